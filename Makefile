@@ -1,0 +1,51 @@
+# Run `make help` for the targets. Everything runs inside .venv (created by `make install`).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.DEFAULT_GOAL := help
+.PHONY: help install data demo sweep-demo pretrained test test-fast lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed data ## create .venv with the pinned requirements and get Fashion-MNIST
+
+data: ## Fashion-MNIST from Debian's dataset-fashion-mnist (the CPU demo's data)
+	@[ -f $(FMNIST)/train-images-idx3-ubyte.gz ] || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist)
+
+demo: install ## one DSNN training run on Fashion-MNIST (about a minute on a CPU)
+	$(PY) train.py experiment=demo
+
+pretrained: install ## a float ResNet20 (shift_depth=0) on Fashion-MNIST, for pretrained=...
+	$(PY) train.py experiment=demo shift_depth=0 trainer.max_epochs=5 \
+	  hydra.run.dir=checkpoints/float_resnet20w8_fmnist
+	@echo "use: pretrained=checkpoints/float_resnet20w8_fmnist/model.pt"
+
+test: install ## all tests, the slow end-to-end runs included (what CI runs)
+	$(PY) -m pytest -q
+
+test-fast: install ## the fast tests only
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install ## ruff fix and format
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+bench: install ## shift-layer cost against the float network (prints ratios)
+	$(PY) benchmarks/layer_cost.py
+
+clean: ## remove run outputs (keeps .venv)
+	rm -rf outputs multirun lightning_logs wandb .pytest_cache

@@ -1,0 +1,13 @@
+"""Lightning DataModules: Fashion-MNIST (Debian IDX files) and CIFAR-10 (python pickles)."""
+
+from dsnn.data.base import DatasetCorruptError, DatasetError, DatasetNotFoundError
+from dsnn.data.cifar10 import CIFAR10DataModule
+from dsnn.data.fashion_mnist import FashionMNISTDataModule
+
+__all__ = [
+    "CIFAR10DataModule",
+    "DatasetCorruptError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "FashionMNISTDataModule",
+]

@@ -1,0 +1,127 @@
+"""The LightningModule: steps, metrics, and optimizers with DeepShift parameter groups."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from dsnn.shift import ShiftLayer, project_shift_parameters, shift_penalty
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the run ends as failed."""
+
+
+def parameter_groups(net: nn.Module) -> list[dict]:
+    """Split parameters by the type of the module that owns them.
+
+    DeepShift-PS `shift` and `sign` tensors get no plain weight decay (DeepShift regularises
+    them with `shift_penalty` instead); every other parameter, DeepShift-Q's float weights
+    included, is an ordinary float parameter.
+    """
+    shift_params, float_params = [], []
+    for module in net.modules():
+        for name, param in module.named_parameters(recurse=False):
+            is_ps = isinstance(module, ShiftLayer) and name in ("shift", "sign")
+            (shift_params if is_ps else float_params).append(param)
+    groups = [{"name": "float", "params": float_params}]
+    if shift_params:
+        groups.append({"name": "shift_sign", "params": shift_params, "weight_decay": 0.0})
+    return groups
+
+
+class DSNNLitModule(L.LightningModule):
+    """Classifier training for float, DeepShift-Q and DeepShift-PS networks.
+
+    Args:
+        net: the (partly) converted network.
+        num_classes: width of the classifier's output, from the data module.
+        optimizer: a partial optimizer (Hydra `_partial_: true`), completed with the
+            parameter groups in `configure_optimizers`.
+        scheduler: a partial LR scheduler, or None for a constant learning rate.
+        shift_penalty: coefficient of DeepShift-PS's 0.5 * sum((2^P)^2) regulariser.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        shift_penalty: float = 0.0,
+    ):
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.shift_penalty = float(shift_penalty)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"train/loss became {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}; lower optimizer.lr or raise the activation bits"
+            )
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        if self.shift_penalty > 0:
+            loss = loss + self.shift_penalty * shift_penalty(self.net)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # Keep shifts, signs and Q weights in their ranges after each optimizer step
+        # (DeepShift does this with hidden `.data` writes inside forward).
+        project_shift_parameters(self.net)
+
+    def _eval_step(self, batch, stage: str, metric: MulticlassAccuracy) -> None:
+        x, y = batch
+        logits = self.net(x)
+        metric(logits, y)
+        self.log(f"{stage}/loss", F.cross_entropy(logits, y), prog_bar=stage == "val")
+        self.log(f"{stage}/acc", metric, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "val", self.val_acc)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "test", self.test_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/error", 1.0 - self.val_acc.compute())
+
+    def on_test_epoch_end(self) -> None:
+        self.log("test/error", 1.0 - self.test_acc.compute())
+
+    def configure_optimizers(self):
+        groups = parameter_groups(self.net)
+        for group in groups:
+            n = sum(p.numel() for p in group["params"])
+            log.info(
+                "parameter group %s: %d tensors, %d values", group["name"], len(group["params"]), n
+            )
+        optimizer = self.optimizer_factory(params=groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,194 @@
+"""Every option of every config group composes, instantiates and trains a step.
+
+Bad values fail early, naming the key, the value and the range.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from dsnn.config_checks import ConfigError, check_config
+from dsnn.lit_module import DSNNLitModule
+from dsnn.shift import ShiftConv2d, ShiftLinear
+from dsnn.training import build_network
+from tests.conftest import CONF, ROOT
+
+GROUPS = [
+    "data",
+    "model",
+    "quantization",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "callbacks",
+    "logger",
+]
+OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
+EXPERIMENTS = sorted(f.stem for f in (CONF / "experiment").glob("*.yaml"))
+
+
+def one_training_step(cfg) -> tuple[DSNNLitModule, torch.Tensor]:
+    """Instantiate what train() instantiates and run one forward/backward/step on a tiny batch."""
+    datamodule = instantiate(cfg.data)  # constructor only: no files are read
+    net = build_network(cfg, datamodule.in_channels, datamodule.num_classes)
+    module = DSNNLitModule(
+        net,
+        num_classes=datamodule.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        shift_penalty=cfg.shift_penalty,
+    )
+    optimizers = module.configure_optimizers()
+    optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
+    size = datamodule.image_size
+    x = torch.randn(4, datamodule.in_channels, size, size)
+    y = torch.arange(4) % datamodule.num_classes
+    loss = module.training_step((x, y), 0)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    module.on_train_batch_end(None, (x, y), 0)
+    return module, loss
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_group_option_composes_and_trains(compose_cfg, group, option):
+    # a thin ResNet20 keeps this fast; the small CNN has 4 weight layers
+    size = "shift_depth=4" if option == "small_cnn" else "model.width=4"
+    cfg = compose_cfg(f"{group}={option}", size)
+    check_config(cfg)
+    module, loss = one_training_step(cfg)
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    # the instantiable parts of the other groups build too
+    if cfg.trainer.accelerator != "gpu" or torch.cuda.is_available():
+        assert instantiate(cfg.trainer, logger=False, callbacks=[]).max_epochs == 100
+    for lg in (cfg.get("logger") or {}).values():
+        assert instantiate(lg) is not None
+    for cb in (cfg.get("callbacks") or {}).values():
+        assert instantiate(cb) is not None
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_preset_composes_and_trains(compose_cfg, experiment):
+    cfg = compose_cfg(f"experiment={experiment}")
+    check_config(cfg)
+    module, loss = one_training_step(cfg)
+    assert torch.isfinite(loss)
+    shifted = [m for m in module.net.modules() if isinstance(m, ShiftConv2d | ShiftLinear)]
+    assert len(shifted) == cfg.shift_depth
+
+
+@pytest.mark.parametrize("optimizer", [f.stem for f in sorted((CONF / "optimizer").glob("*.yaml"))])
+@pytest.mark.parametrize("experiment", ["demo", "paper_default"])
+def test_presets_leave_the_optimizer_choice_open(compose_cfg, experiment, optimizer):
+    """A sweep over `optimizer` starts from a preset: its keys must fit every optimizer."""
+    cfg = compose_cfg(f"experiment={experiment}", f"optimizer={optimizer}")
+    instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(2))])
+
+
+def test_paper_presets_match_table_1(compose_cfg):
+    """The three columns of Table 1 (Hennig et al.) as presets."""
+    rows = {
+        # batch, optimizer, lr, epochs, weight/int/frac bits, depth, type, rounding, wd
+        "paper_default": (
+            128,
+            "torch.optim.SGD",
+            0.1,
+            200,
+            5,
+            16,
+            16,
+            20,
+            "PS",
+            "deterministic",
+            1e-4,
+        ),
+        "pos1": (97, "torch_optimizer.Ranger", 0.0847, 67, 4, 4, 4, 5, "Q", "stochastic", 0.0026),
+        "pos2": (102, "torch.optim.SGD", 0.0798, 91, 7, 29, 10, 16, "Q", "deterministic", 0.00012),
+    }
+    for experiment, row in rows.items():
+        c = compose_cfg(f"experiment={experiment}")
+        q = c.quantization
+        got = (
+            c.data.batch_size, c.optimizer._target_, c.optimizer.lr, c.trainer.max_epochs,
+            q.weight_bits, q.activation_integer_bits, q.activation_fraction_bits,
+            c.shift_depth, q.shift_type, q.rounding, c.optimizer.weight_decay,
+        )  # fmt: skip
+        assert got == row, experiment
+    assert compose_cfg("experiment=paper_default").optimizer.momentum == 0.9
+    assert compose_cfg("experiment=pos2").optimizer.momentum == 0.6738
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("quantization.weight_bits=1", "quantization.weight_bits"),
+        ("quantization.weight_bits=9", "[2, 8]"),
+        ("quantization.activation_integer_bits=33", "quantization.activation_integer_bits"),
+        ("quantization.activation_fraction_bits=1", "[2, 32]"),
+        ("quantization.shift_type=X", "quantization.shift_type"),
+        ("quantization.rounding=up", "quantization.rounding"),
+        ("shift_depth=-1", "shift_depth=-1"),
+        ("data.fraction=0", "data.fraction=0"),
+        ("data.fraction=1.5", "(0, 1]"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("optimizer.lr=-0.1", "optimizer.lr"),
+        ("optimizer.momentum=1.0", "optimizer.momentum"),
+        ("optimizer.weight_decay=-1", "optimizer.weight_decay"),
+        ("trainer.max_epochs=0", "trainer.max_epochs"),
+        ("energy.country_iso_code=Germany", "energy.country_iso_code"),
+        ("seed=-3", "seed"),
+    ],
+)
+def test_bad_values_name_key_value_and_range(compose_cfg, override, needle):
+    cfg = compose_cfg(override)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    message = str(err.value)
+    assert needle in message
+    assert override.split("=", 1)[1] in message  # the value is named
+
+
+def test_shift_depth_beyond_the_model_is_an_error(compose_cfg):
+    cfg = compose_cfg("shift_depth=21")
+    with pytest.raises(ValueError, match=r"shift_depth.*\[0, 20\].*21"):
+        build_network(cfg, in_channels=3, num_classes=10)
+    cfg = compose_cfg("model=small_cnn", "shift_depth=5")
+    with pytest.raises(ValueError, match=r"shift_depth.*\[0, 4\].*5"):
+        build_network(cfg, in_channels=1, num_classes=10)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("quantization.weight_bits=1", "quantization.weight_bits"),
+        ("shift_depth=25", "shift_depth"),
+        ("optimizer=lion", "optimizer"),
+    ],
+)
+def test_train_py_exits_nonzero_before_any_work(tmp_path, override, needle):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "experiment=demo", override,
+         f"hydra.run.dir={tmp_path}", "logger=none"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert needle in result.stderr + result.stdout
+    assert not (tmp_path / "model.pt").exists()
+    assert "Epoch 0" not in result.stderr + result.stdout
+
+
+def test_shift_penalty_follows_weight_decay_unless_set(compose_cfg):
+    assert compose_cfg("optimizer.weight_decay=0.003").shift_penalty == 0.003
+    assert compose_cfg("shift_penalty=0").shift_penalty == 0
+    assert OmegaConf.select(compose_cfg(), "shift_penalty") == 1e-4
