@@ -43,7 +43,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         shift_penalty=cfg.shift_penalty,
     )
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    loggers = [start_logger(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     meter = EnergyMeter(**cfg.energy)
@@ -137,6 +137,22 @@ def log_summary(objectives: dict[str, float], output_dir: Path) -> None:
         objectives["time/train_s"],
     )
     log.info("outputs in %s", output_dir)
+
+
+def start_logger(logger_cfg: DictConfig):
+    """Instantiate a logger; a W&B run that cannot go online falls back to offline mode."""
+    logger = instantiate(logger_cfg)
+    if logger_cfg.get("mode") != "online":
+        return logger  # offline and disabled W&B runs, CSV: nothing to reach
+    import wandb
+
+    try:
+        _ = logger.experiment  # starts the run: login and network happen here
+    except wandb.errors.Error as err:
+        log.warning("W&B cannot go online (%s); logging offline instead", err)
+        wandb.finish(exit_code=1)
+        logger = instantiate(logger_cfg, mode="offline")
+    return logger
 
 
 def finish_wandb(loggers: list, failed: bool) -> None:

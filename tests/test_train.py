@@ -114,3 +114,14 @@ def test_demo_command_learns_fashion_mnist(tmp_path):
     accuracy = float(line.split("val/acc")[1].split()[0])
     assert accuracy > 0.70, line
     assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_online_without_login_or_network_falls_back_to_offline(
+    compose_cfg, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))  # no stored login
+    cfg = compose_cfg(*TINY, "logger.wandb.mode=online", "energy.enabled=false")
+    objectives = train(cfg)
+    assert 0.0 <= objectives["val/acc"] <= 1.0
+    assert len(list((tmp_path / "run" / "wandb").glob("offline-run-*"))) == 1
