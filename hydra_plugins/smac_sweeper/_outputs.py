@@ -1,0 +1,189 @@
+"""Sweep outputs, rewritten after every batch: trials.csv, pareto.csv,
+optimization_results.yaml (Optuna's layout plus the hypervolume) and pareto.png.
+
+Every file is written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ._pareto import default_reference_point, hypervolume, pareto_mask
+from ._trials import SUCCESS, Trial
+
+
+@dataclass
+class FrontSummary:
+    objectives: list[str]
+    budget: float | None  # the budget the front is taken at (None: full fidelity)
+    front: list[Trial]  # non-dominated successful trials at that budget, sorted
+    reference_point: list[float] | None
+    reference_source: dict[str, str]  # objective -> "configured" | "auto"
+    hypervolume: float | None
+    hypervolume_history: list[tuple[int, float]]  # (told trials so far, hypervolume)
+
+
+def summarise(
+    told: Sequence[Trial],
+    objectives: Sequence[str],
+    max_budget: float | None,
+    reference: Mapping[str, float],
+) -> FrontSummary:
+    """The Pareto front at the highest budget and its hypervolume, after each told trial."""
+    objectives = list(objectives)
+    ok = [t for t in told if t.status == SUCCESS]
+    at_top = [t for t in ok if max_budget is None or t.budget == max_budget]
+    source = {k: "configured" if k in reference else "auto" for k in objectives}
+    ref = None
+    if ok:
+        auto = default_reference_point(_points(ok, objectives))
+        ref = [float(reference.get(k, a)) for k, a in zip(objectives, auto, strict=True)]
+    front: list[Trial] = []
+    if at_top:
+        mask = pareto_mask(_points(at_top, objectives))
+        front = sorted(
+            (t for t, m in zip(at_top, mask, strict=True) if m), key=_sort_key(objectives)
+        )
+    history: list[tuple[int, float]] = []
+    if ref is not None:
+        top_ids = {t.trial_id for t in at_top}
+        seen: list[Trial] = []
+        for i, trial in enumerate(told, start=1):
+            if trial.trial_id in top_ids:
+                seen.append(trial)
+            hv = hypervolume(_points(seen, objectives), np.array(ref)) if seen else 0.0
+            history.append((i, hv))
+    return FrontSummary(
+        objectives=objectives,
+        budget=max_budget,
+        front=front,
+        reference_point=ref,
+        reference_source=source,
+        hypervolume=history[-1][1] if history else None,
+        hypervolume_history=history,
+    )
+
+
+def _points(trials: Sequence[Trial], objectives: Sequence[str]) -> np.ndarray:
+    return np.array([[t.objectives[k] for k in objectives] for t in trials], dtype=float)
+
+
+def _sort_key(objectives: Sequence[str]) -> Any:
+    return lambda t: tuple(t.objectives[k] for k in objectives)
+
+
+def trial_rows(
+    trials: Sequence[Trial], objectives: Sequence[str], *, by_id: bool = True
+) -> tuple[list[str], list[list]]:
+    """Header and rows of trials.csv: one row per trial, in trial-id (or given) order."""
+    hp_names = sorted({k for t in trials for k in t.config})
+    extra = sorted({k for t in trials for k in t.metrics} - set(objectives))
+    header = (
+        ["trial_id", "status", "budget", "seed", *objectives, "duration_s"]
+        + hp_names
+        + extra
+        + ["batch", "job_dir", "error"]
+    )
+    rows = []
+    for t in sorted(trials, key=lambda t: t.trial_id) if by_id else trials:
+        error = (t.error or "").strip().splitlines()
+        rows.append(
+            [t.trial_id, t.status, _blank(t.budget_value), t.seed]
+            + [_blank(t.objectives.get(k)) for k in objectives]
+            + [_blank(None if t.duration is None else round(t.duration, 3))]
+            + [_blank(t.config.get(k)) for k in hp_names]
+            + [_blank(t.metrics.get(k)) for k in extra]
+            + [t.batch, _blank(t.job_dir), error[-1] if error else ""]
+        )
+    return header, rows
+
+
+def write_all(
+    sweep_dir: Path,
+    trials: Sequence[Trial],
+    summary: FrontSummary,
+    *,
+    plot: bool = True,
+) -> None:
+    header, rows = trial_rows(trials, summary.objectives)
+    _write_csv(sweep_dir / "trials.csv", header, rows)
+    front_header, front_rows = trial_rows(summary.front, summary.objectives, by_id=False)
+    keep = [i for i, h in enumerate(front_header) if h not in ("status", "error", "batch")]
+    _write_csv(
+        sweep_dir / "pareto.csv",
+        [front_header[i] for i in keep],
+        [[r[i] for i in keep] for r in front_rows],
+    )
+    _atomic_write(sweep_dir / "optimization_results.yaml", results_yaml(trials, summary))
+    if plot:
+        from ._plot import plot_trials
+
+        plot_trials(sweep_dir / "pareto.png", trials, summary)
+
+
+def results_yaml(trials: Sequence[Trial], summary: FrontSummary) -> str:
+    """Optuna sweeper layout (name, best_params/best_value or solutions) plus context."""
+    objectives = summary.objectives
+    doc: dict[str, Any] = {"name": "smac"}
+    solutions = [
+        {
+            "trial_id": t.trial_id,
+            "params": dict(t.config),
+            "values": [t.objectives[k] for k in objectives],
+        }
+        for t in summary.front
+    ]
+    if len(objectives) == 1 and solutions:
+        doc["best_params"] = solutions[0]["params"]
+        doc["best_value"] = solutions[0]["values"][0]
+    doc["solutions"] = solutions
+    doc["objectives"] = objectives
+    doc["budget"] = summary.budget
+    doc["hypervolume"] = summary.hypervolume
+    doc["reference_point"] = (
+        None
+        if summary.reference_point is None
+        else {
+            k: {"value": v, "source": summary.reference_source[k]}
+            for k, v in zip(objectives, summary.reference_point, strict=True)
+        }
+    )
+    counts = {s: sum(t.status == s for t in trials) for s in ("success", "crashed", "pending")}
+    doc["n_trials"] = {"total": len(trials), **counts}
+    return yaml.safe_dump(_plain(doc), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

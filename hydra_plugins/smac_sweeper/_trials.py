@@ -1,0 +1,118 @@
+"""One trial: its record, its Hydra overrides, and reading its objectives back."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUCCESS, CRASHED, PENDING = "success", "crashed", "pending"
+
+
+@dataclass
+class Trial:
+    trial_id: int
+    batch: int
+    config: dict[str, Any]  # active hyperparameters only
+    budget: float | None  # SMAC's budget (None at full fidelity)
+    seed: int
+    budget_value: Any = None  # what the trial receives (rounded for integer budgets)
+    status: str = PENDING
+    objectives: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    cost: list[float] | None = None  # what SMAC was told (crash cost for crashed trials)
+    duration: float | None = None
+    job_dir: str | None = None
+    error: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    told_at: float | None = None  # time.time() of the tell
+
+
+@dataclass
+class TaskOutcome:
+    """What a trial's job hands back: the task's return value or its error, and the time."""
+
+    value: Any = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class TimedTask:
+    """Wraps the task function: times it and turns an exception into a TaskOutcome.
+
+    Returning the traceback as text (instead of raising) keeps failures readable after
+    pickling through joblib or submitit, where some exception types do not survive.
+    """
+
+    def __init__(self, task_function: Any) -> None:
+        self.task_function = task_function
+
+    def __call__(self, cfg: Any) -> TaskOutcome:
+        start = time.perf_counter()
+        try:
+            value = self.task_function(cfg)
+        except Exception:
+            log.exception("trial failed")  # into the job's own log file
+            return TaskOutcome(error=traceback.format_exc(), seconds=time.perf_counter() - start)
+        if hasattr(value, "_metadata") and hasattr(value, "keys"):  # a DictConfig
+            from omegaconf import OmegaConf
+
+            value = OmegaConf.to_container(value, resolve=True)
+        return TaskOutcome(value=value, seconds=time.perf_counter() - start)
+
+
+def read_objectives(
+    value: Any, objectives: Sequence[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(objectives, all numeric metrics) from a task's return value; ValueError if unusable.
+
+    A dict must hold every objective key with a finite number; a plain number counts as
+    the single objective; a list/tuple must have one number per objective.
+    """
+    metrics: dict[str, float] = {}
+    if isinstance(value, Mapping):
+        missing = [k for k in objectives if k not in value]
+        if missing:
+            raise ValueError(
+                f"returned dict lacks objective key(s) {missing} (has {sorted(map(str, value))})"
+            )
+        metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
+        found = {k: value[k] for k in objectives}
+    elif _is_number(value):
+        if len(objectives) != 1:
+            raise ValueError(f"returned one number {value!r} but there are objectives {objectives}")
+        found = {objectives[0]: value}
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != len(objectives):
+            raise ValueError(
+                f"returned {len(value)} values but there are {len(objectives)} objectives"
+            )
+        found = dict(zip(objectives, value, strict=True))
+    else:
+        raise ValueError(
+            f"returned {type(value).__name__} {value!r:.200}; "
+            f"expected a dict with keys {list(objectives)}"
+        )
+    result = {}
+    for key, v in found.items():
+        if not _is_number(v) or not math.isfinite(float(v)):
+            raise ValueError(f"objective {key!r} is {v!r}, not a finite number")
+        result[key] = float(v)
+    metrics.update(result)
+    return result, metrics
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (str, bytes))

@@ -1,0 +1,72 @@
+"""The sweeper's config schema, registered as `hydra/sweeper=smac` (presets extend it)."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class BudgetConf:
+    # Override key of the fidelity (shift_depth, trainer.max_epochs, data.fraction ...);
+    # null = every trial at full fidelity (no Hyperband). Removed from the search space.
+    variable: str | None = None
+    min: float = 5
+    max: float = 20
+    # Hyperband's reduction factor; stages are max * eta^-k down to >= min
+    # (min 5, max 20, eta 2 -> 5, 10, 20).
+    eta: int = 2
+    # Pass integer budgets (rounded). null = integer if the app's own value is an int.
+    integer: bool | None = None
+
+
+@dataclass
+class OverrideKeysConf:
+    # Keys (set with ++key=value) that carry the trial's seed and its W&B grouping
+    # (group = sweep name, name = trial id and budget). null = not passed.
+    seed: str | None = "seed"
+    run_group: str | None = "run_group"
+    run_name: str | None = "run_name"
+
+
+@dataclass
+class WandbConf:
+    mode: str = "offline"  # online | offline | disabled
+    project: str = "dsnn-hpo"
+    entity: str | None = None
+    init_timeout: float = 30.0  # seconds before an online start gives up (never stalls)
+
+
+@dataclass
+class SMACSweeperConf:
+    _target_: str = "hydra_plugins.smac_sweeper.smac_sweeper.SMACSweeper"
+    # The search space (see _space.py); the presets fill it from config group search_space.
+    search_space: dict[str, Any] = field(default_factory=dict)
+    # Keys of the task's returned dict to minimise; a task returning a float needs one.
+    objectives: list[str] = field(default_factory=lambda: ["val/error"])
+    algorithm: str = "smac"  # smac (random forest BO) | random
+    multi_objective: str = "parego"  # parego | mean (SMAC's mean aggregation)
+    intensifier: str = "hyperband"  # hyperband | successive_halving (with a budget)
+    budget: BudgetConf = field(default_factory=BudgetConf)
+    n_trials: int = 20  # trials in the whole sweep, across resumes
+    n_workers: int = 1  # trials asked and launched per batch (joblib/submitit parallelism)
+    walltime_limit: float | None = None  # seconds (across resumes); no new batch after it
+    seed: int = 0
+    use_default_config: bool = True  # the space's defaults are in the initial design
+    max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
+    failure_check_after: int = 5  # ... once this many trials were told
+    # Cost told to SMAC for a crashed trial, per objective (finite: inf breaks the model).
+    # An objective not listed gets the worst value seen so far plus the observed range
+    # (1.0 before any success).
+    crash_cost: dict[str, float] = field(default_factory=dict)
+    # Hypervolume reference point per objective; missing ones: worst seen + 10 % of range.
+    reference_point: dict[str, float] = field(default_factory=dict)
+    override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
+    sweep_name: str | None = None  # W&B group; null = derived from hydra.sweep.dir
+    wandb: WandbConf = field(default_factory=WandbConf)
+    smac_log_level: str = "WARNING"  # SMAC's own logger
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="smac", node=SMACSweeperConf, provider="smac_sweeper"
+)

@@ -1,0 +1,92 @@
+"""The sweeper presets compose with train.py's config, and the override strings a trial
+gets from the Table 1 search space compose into the config they describe."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from hydra_plugins.smac_sweeper._overrides import trial_overrides
+from hydra_plugins.smac_sweeper._smac import budget_stages
+from hydra_plugins.smac_sweeper._space import build_space, to_python
+from hydra_plugins.smac_sweeper.config import BudgetConf
+from tests.toy_app.harness import ROOT
+
+CONF = ROOT / "conf"
+PRESETS = {
+    "smac_mf": (["val/error"], "smac", "shift_depth"),
+    "smac_mfmo": (["val/error", "emissions/total_g"], "smac", "shift_depth"),
+    "smac_mo": (["val/error", "emissions/total_g"], "smac", None),
+    "random": (["val/error", "emissions/total_g"], "random", None),
+}
+
+
+def _compose(*overrides: str):
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_composes(preset):
+    sweeper = _compose(f"hydra/sweeper={preset}").hydra.sweeper
+    objectives, algorithm, budget = PRESETS[preset]
+    assert sweeper._target_ == "hydra_plugins.smac_sweeper.smac_sweeper.SMACSweeper"
+    assert list(sweeper.objectives) == objectives
+    assert sweeper.algorithm == algorithm and sweeper.budget.variable == budget
+    assert len(sweeper.search_space.hyperparameters) == 12  # Table 1
+    if budget:
+        assert budget_stages(sweeper.budget) == [5.0, 10.0, 20.0]
+        assert sweeper.multi_objective == "parego" or len(objectives) == 1
+
+
+def test_search_space_can_be_swapped():
+    sweeper = _compose("hydra/sweeper=smac_mfmo", "search_space@hydra.sweeper.search_space=demo")
+    assert "trainer.max_epochs" in sweeper.hydra.sweeper.search_space.hyperparameters
+
+
+@pytest.mark.parametrize(
+    "budget, stages",
+    [
+        ({"min": 5, "max": 20, "eta": 2}, [5.0, 10.0, 20.0]),
+        ({"min": 1, "max": 27, "eta": 3}, [1.0, 3.0, 9.0, 27.0]),
+        ({"min": 0.25, "max": 1.0, "eta": 2}, [0.25, 0.5, 1.0]),
+        ({"min": 10, "max": 100, "eta": 3}, [100 / 9, 100 / 3, 100.0]),  # rounded for ints
+    ],
+)
+def test_budget_stages(budget, stages):
+    assert budget_stages(BudgetConf(variable="x", **budget)) == pytest.approx(stages)
+
+
+def test_every_optimizer_choice_is_a_config_option():
+    space = OmegaConf.to_container(_compose("hydra/sweeper=smac_mfmo").hydra.sweeper.search_space)
+    for choice in space["hyperparameters"]["optimizer"]["choices"]:
+        assert (CONF / "optimizer" / f"{choice}.yaml").exists(), choice
+
+
+def test_table1_trial_overrides_compose_into_train_config():
+    sweeper = _compose("hydra/sweeper=smac_mfmo").hydra.sweeper
+    spec = OmegaConf.to_container(sweeper.search_space, resolve=True)
+    space = build_space(spec, remove={"shift_depth": None}, seed=5)
+    configs = [space.get_default_configuration(), *space.sample_configuration(11)]
+    seen = set()
+    for i, sample in enumerate(configs):
+        config = {k: to_python(v) for k, v in sample.items()}
+        extra = {"shift_depth": 10, "seed": 7, "run_group": "g", "run_name": f"t{i}-b10"}
+        cfg = _compose(*trial_overrides([], config, extra))
+        assert cfg.shift_depth == 10 and cfg.seed == 7 and cfg.run_name == f"t{i}-b10"
+        for key, value in config.items():
+            if key == "optimizer":
+                target = cfg.optimizer._target_.rsplit(".", 1)[-1].lower()
+                assert target == value, (target, value)
+                seen.add(value)
+            else:
+                assert OmegaConf.select(cfg, key) == pytest.approx(value), key
+        if config["optimizer"] in ("sgd", "rmsprop"):
+            assert cfg.optimizer.momentum == pytest.approx(config["optimizer.momentum"])
+    assert len(seen) >= 3

@@ -1,0 +1,66 @@
+"""Resume after kill -9: the same command on the same sweep folder finishes the sweep,
+telling exactly n_trials trials, re-running none that finished, re-running the one that
+was in flight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+from tests.toy_app.harness import calls, command, env, overrides, read_csv, read_journal
+
+
+def _events(sweep_dir, event):
+    path = sweep_dir / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [r for r in read_journal(sweep_dir) if r["event"] == event]
+
+
+def test_resume_after_kill(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=10", "sleep=0.4")
+    first = subprocess.Popen(
+        command(args), cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 180
+        # kill once 3 trials are told and a 4th is inside the task (its 0.4 s sleep)
+        while len(_events(sweep, "tell")) < 3 or len(calls(sweep)) <= len(_events(sweep, "tell")):
+            assert first.poll() is None, first.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the first sweep did not get going"
+            time.sleep(0.02)
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    told_before = {r["trial_id"] for r in _events(sweep, "tell")}
+    asked_before = {r["trial_id"] for r in _events(sweep, "ask")}
+    runs_before = Counter(c["run_name"] for c in calls(sweep))
+    assert 3 <= len(told_before) < 10
+
+    again = subprocess.run(
+        command(args), cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming the sweep" in again.stderr + again.stdout
+
+    tells = [r["trial_id"] for r in _events(sweep, "tell")]
+    assert sorted(tells) == list(range(10))  # exactly n_trials told, each once
+    rows = read_csv(sweep / "trials.csv")
+    assert [r["status"] for r in rows] == ["success"] * 10
+    runs = Counter(c["run_name"] for c in calls(sweep))
+    assert len(runs) == 10
+    names = {int(r["trial_id"]): f"t{r['trial_id']}-b{r['budget']}" for r in rows}
+    for trial_id in told_before:
+        assert runs[names[trial_id]] == 1, f"finished trial {trial_id} ran again"
+    in_flight = asked_before - told_before
+    assert in_flight and all(runs_before[names[i]] == 1 for i in in_flight)
+    for trial_id in in_flight:  # launched, never told: run again
+        assert runs[names[trial_id]] == 2
+    for trial_id in set(range(10)) - asked_before:
+        assert runs[names[trial_id]] == 1
+    assert {r["budget"] for r in rows} <= {"5", "10", "20"}
+    assert (sweep / "pareto.png").exists()

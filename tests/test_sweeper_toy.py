@@ -1,0 +1,263 @@
+"""The SMAC sweeper end to end on the toy app (milliseconds per call), in-process.
+
+Each test runs a small sweep with one of the presets of conf/hydra/sweeper and checks what
+the trials received (the toy logs every call) and what the sweep wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hydra_plugins.smac_sweeper._impl import SweepFailedError
+from hydra_plugins.smac_sweeper._journal import Journal, JournalLockedError
+from hydra_plugins.smac_sweeper._space import SearchSpaceError
+from tests.toy_app.harness import ROOT, calls, env, overrides, read_csv, read_journal, run_inprocess
+
+
+def _told(sweep_dir: Path) -> list[dict]:
+    return [r for r in read_journal(sweep_dir) if r["event"] == "tell"]
+
+
+def _check_common(sweep_dir: Path, n_trials: int, objectives: list[str]) -> list[dict]:
+    """Checks every sweep must pass; returns trials.csv rows."""
+    rows = read_csv(sweep_dir / "trials.csv")
+    assert len(rows) == n_trials == len(_told(sweep_dir))
+    assert [int(r["trial_id"]) for r in rows] == list(range(n_trials))
+    assert {r["status"] for r in rows} <= {"success", "crashed"}
+    hps = [k for k in rows[0] if k in ("x", "y", "opt", "n", "momentum", "shift_depth")]
+    trials = [tuple(r[k] for k in [*hps, "budget"]) for r in rows]
+    assert len(set(trials)) == len(trials)  # no configuration ran twice at one budget
+    for row in rows:
+        assert Path(row["job_dir"]) == sweep_dir / row["trial_id"]
+        assert (Path(row["job_dir"]) / ".hydra" / "overrides.yaml").exists()
+        assert row["status"] == "crashed" or all(row[k] != "" for k in objectives)
+    for name in ("pareto.csv", "optimization_results.yaml", "pareto.png"):
+        assert (sweep_dir / name).exists(), name
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert results["objectives"] == objectives
+    assert results["n_trials"]["total"] == n_trials
+    (path,) = sweep_dir.glob("smac3_output/smac/*/runhistory.json")  # .../<seed>/
+    runhistory = json.loads(path.read_text())
+    assert len(runhistory["data"]) == n_trials  # SMAC's own output, for DeepCAVE
+    # every call is one told trial (no resume here)
+    assert Counter(c["run_name"] for c in calls(sweep_dir)) == Counter(
+        f"t{r['trial_id']}" + (f"-b{r['budget']}" if r["budget"] else "") for r in rows
+    )
+    return rows
+
+
+def test_mfmo_hyperband_on_shift_depth(tmp_path):
+    sweep = tmp_path / "mfmo"
+    run_inprocess(
+        overrides(
+            sweep,
+            "smac_mfmo",
+            "hydra.sweeper.n_trials=10",
+            "fail=mixed",
+            "hydra.sweeper.max_failure_rate=0.9",
+        )
+    )
+    objectives = ["val/error", "emissions/total_g"]
+    rows = _check_common(sweep, 10, objectives)
+    # integer Hyperband stages of shift_depth, passed as ints, never searched
+    assert {r["budget"] for r in rows} == {"5", "10", "20"}
+    for call in calls(sweep):
+        assert call["shift_depth"] in (5, 10, 20) and call["shift_depth_type"] == "int"
+        assert f"++shift_depth={call['shift_depth']}" in call["overrides"]
+        assert call["run_group"] == "mfmo"
+        assert isinstance(call["seed"], int)
+        # only active hyperparameters: momentum only where opt uses it
+        has_momentum = any(o.startswith("momentum=") for o in call["overrides"])
+        assert has_momentum == (call["opt"] in ("a", "b"))
+    assert "shift_depth" not in rows[0]
+    # the front is taken at the highest budget only
+    front = read_csv(sweep / "pareto.csv")
+    assert front and {r["budget"] for r in front} == {"20"}
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["budget"] == 20.0 and results["hypervolume"] > 0
+    assert results["reference_point"]["val/error"] == {"value": 1.0, "source": "configured"}
+    assert len(results["solutions"]) == len(front)
+
+
+def test_mf_single_objective_returning_a_float(tmp_path):
+    sweep = tmp_path / "mf"
+    run_inprocess(overrides(sweep, "smac_mf", "hydra.sweeper.n_trials=8", "return_float=true"))
+    rows = _check_common(sweep, 8, ["val/error"])
+    assert all(r["status"] == "success" for r in rows)
+    assert "emissions/total_g" not in rows[0]
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    best = min(float(r["val/error"]) for r in rows if r["budget"] == "20")
+    assert results["best_value"] == pytest.approx(best)
+    assert set(results["best_params"]) >= {"x", "y", "opt", "n"}
+
+
+def test_mo_full_fidelity_with_a_fixed_hyperparameter(tmp_path):
+    sweep = tmp_path / "mo"
+    run_inprocess(overrides(sweep, "smac_mo", "hydra.sweeper.n_trials=6", "opt=c"))
+    rows = _check_common(sweep, 6, ["val/error", "emissions/total_g"])
+    assert all(r["budget"] == "" for r in rows)
+    assert len({r["shift_depth"] for r in rows}) > 1  # searched, not a budget
+    assert "opt" not in rows[0] and "momentum" not in rows[0]  # fixed; condition resolved
+    for call in calls(sweep):
+        assert call["opt"] == "c"
+        assert not any(o.startswith("++shift_depth") for o in call["overrides"])
+
+
+def test_random_search_records_each_kind_of_crash(tmp_path):
+    sweep = tmp_path / "random"
+    run_inprocess(
+        overrides(
+            sweep,
+            "random",
+            "hydra.sweeper.n_trials=9",
+            "hydra.sweeper.seed=1",
+            "fail=mixed",
+            "hydra.sweeper.max_failure_rate=0.9",
+        )
+    )
+    rows = _check_common(sweep, 9, ["val/error", "emissions/total_g"])
+    assert rows[0]["x"] == "0.5" and rows[0]["n"] == "5"  # the default configuration first
+    crashed = {r["n"]: r["error"] for r in rows if r["status"] == "crashed"}
+    assert "toy failure at n=2" in crashed["2"]
+    assert "not a finite number" in crashed["3"]
+    assert "lacks objective" in crashed["4"]
+    assert all(r["status"] == "success" for r in rows if r["n"] not in ("2", "3", "4"))
+    told = {r["trial_id"]: r for r in _told(sweep)}
+    assert all(all(c < 1e300 for c in r["cost"]) for r in told.values())  # finite crash costs
+    assert told[int(next(r["trial_id"] for r in rows if r["n"] == "3"))]["cost"][0] == 1.0
+
+
+def test_joblib_launcher_runs_batches_in_parallel(tmp_path):
+    sweep = tmp_path / "joblib"
+    run_inprocess(
+        overrides(
+            sweep,
+            "smac_mfmo",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_workers=2",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "sleep=0.3",
+        )
+    )
+    rows = _check_common(sweep, 6, ["val/error", "emissions/total_g"])
+    assert Counter(r["batch"] for r in rows) == {"0": 2, "1": 2, "2": 2}
+    pids = {c["pid"] for c in calls(sweep)}
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_a_sweep_that_only_fails_stops(tmp_path):
+    sweep = tmp_path / "fails"
+    args = overrides(sweep, "random", "hydra.sweeper.n_trials=20", "fail=always")
+    with pytest.raises(SweepFailedError, match="5 of 5 trials crashed.*max_failure_rate=0.5"):
+        run_inprocess(args)
+    assert len(_told(sweep)) == 5
+    assert yaml.safe_load((sweep / "optimization_results.yaml").read_text())["solutions"] == []
+
+
+def test_search_space_key_missing_in_the_app_is_refused_up_front(tmp_path):
+    sweep = tmp_path / "typo"
+    args = overrides(
+        sweep,
+        "random",
+        "hydra.sweeper.n_trials=8",
+        "+hydra.sweeper.search_space.hyperparameters.zz={type:int,lower:0,upper:3}",
+    )
+    with pytest.raises(ValueError, match="do not compose.*zz"):
+        run_inprocess(args)
+    assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
+
+
+def test_bad_search_space_is_refused_before_any_trial(tmp_path):
+    sweep = tmp_path / "bad"
+    args = overrides(sweep, "smac_mo", "hydra.sweeper.search_space.hyperparameters.x.lower=2")
+    with pytest.raises(SearchSpaceError, match=r"hyperparameters\['x'\]: lower \(2\)"):
+        run_inprocess(args)
+    with pytest.raises(ValueError, match="do not sweep them"):
+        run_inprocess(overrides(sweep, "smac_mo", "y=0.1,0.2"))
+
+
+def test_reproducible_from_the_seed(tmp_path):
+    tables = []
+    for name in ("a", "b"):
+        run_inprocess(overrides(tmp_path / name, "smac_mfmo", "hydra.sweeper.n_trials=6"))
+        rows = read_csv(tmp_path / name / "trials.csv")
+        keep = ("x", "y", "opt", "n", "momentum", "budget", "seed", "val/error")
+        tables.append([[r[k] for k in keep] for r in rows])
+    assert tables[0] == tables[1]
+
+
+def test_resume_continues_and_never_reruns(tmp_path):
+    sweep = tmp_path / "resume"
+    run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=4"))
+    first = {c["run_name"] for c in calls(sweep)}
+    run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=9"))
+    run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=9"))  # nothing left
+    names = Counter(c["run_name"] for c in calls(sweep))
+    assert len(names) == 9 and set(names.values()) == {1} and first <= set(names)
+    _check_common(sweep, 9, ["val/error", "emissions/total_g"])
+    sessions = [r for r in read_journal(sweep) if r["event"] == "session"]
+    assert len(sessions) == 3
+    with pytest.raises(RuntimeError, match="other settings .*objectives"):
+        run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.objectives=[val/error]"))
+
+
+def test_walltime_limit_stops_launching(tmp_path):
+    sweep = tmp_path / "walltime"
+    run_inprocess(
+        overrides(
+            sweep,
+            "random",
+            "hydra.sweeper.n_trials=50",
+            "hydra.sweeper.walltime_limit=1.0",
+            "sleep=0.4",
+        )
+    )
+    assert 1 <= len(_told(sweep)) < 10
+
+
+def test_wandb_summary_run_offline(tmp_path):
+    sweep = tmp_path / "wb"
+    run_inprocess(
+        overrides(sweep, "random", "hydra.sweeper.n_trials=2", "hydra.sweeper.wandb.mode=offline")
+    )
+    runs = list((sweep / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+
+
+def test_journal_cuts_a_torn_line_and_locks(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as journal:
+        journal.append({"event": "ask", "trial_id": 0})
+        journal.append({"event": "tell", "trial_id": 0})
+        with pytest.raises(JournalLockedError), Journal(path):
+            pass
+    with open(path, "a") as f:
+        f.write('{"event": "ask", "tri')  # a writer killed mid-line
+    with Journal(path) as journal:
+        assert [r["event"] for r in journal.read()] == ["ask", "tell"]
+        journal.append({"event": "ask", "trial_id": 1})
+        assert [r.get("trial_id") for r in journal.read()] == [0, 0, 1]
+
+
+def test_importing_the_plugin_stays_light():
+    """Hydra imports every public plugin module on each run: no SMAC, W&B or matplotlib."""
+    code = (
+        "import sys\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.sweeper import Sweeper\n"
+        "names = [p.__name__ for p in Plugins.instance().discover(Sweeper)]\n"
+        "assert 'SMACSweeper' in names, names\n"
+        "import hydra_plugins.smac_sweeper.smac_sweeper\n"
+        "heavy = {'smac', 'ConfigSpace', 'wandb', 'matplotlib', 'dask', 'numpy'}\n"
+        "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), check=True)

@@ -1,0 +1,1 @@
+"""A tiny Hydra app and helpers for the sweeper tests."""

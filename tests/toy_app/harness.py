@@ -1,0 +1,94 @@
+"""Running the toy app's sweeps from tests: in-process (fast: SMAC is imported once) or as
+a subprocess (for kill -9 and the command line), and reading what they left behind."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = Path(__file__).with_name("toy.py")
+if str(ROOT) not in sys.path:  # hydra_plugins/ must be importable for Hydra to find it
+    sys.path.insert(0, str(ROOT))
+
+
+def overrides(sweep_dir: Path, preset: str, *extra: str) -> list[str]:
+    """A preset from conf/hydra/sweeper on the toy app, with the toy search space."""
+    return [
+        f"hydra/sweeper={preset}",
+        f"hydra.searchpath=[file://{ROOT / 'conf'}]",
+        "search_space@hydra.sweeper.search_space=toy",
+        "hydra.sweeper.wandb.mode=disabled",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"log_dir={sweep_dir / 'calls'}",
+        *extra,
+    ]
+
+
+def run_inprocess(args: list[str]) -> None:
+    """`toy.py -m args` inside this process (as Hydra's own sweeper tests do)."""
+    from hydra._internal.hydra import Hydra
+    from hydra.core.global_hydra import GlobalHydra
+
+    from .toy import task
+
+    GlobalHydra.instance().clear()
+    try:
+        hydra = Hydra.create_main_hydra_file_or_module(
+            calling_file=str(TOY), calling_module=None, config_path="conf", job_name="toy"
+        )
+        hydra.multirun(
+            config_name="toy", task_function=task, overrides=args, with_log_configuration=False
+        )
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONHASHSEED": "0",
+        "WANDB_MODE": "disabled",
+        "WANDB_SILENT": "true",
+        "HYDRA_FULL_ERROR": "1",
+    }
+
+
+def command(args: list[str]) -> list[str]:
+    return [sys.executable, str(TOY), "-m", *args]
+
+
+def run_subprocess(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(args), cwd=cwd, env=env(), capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_journal(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The journal's records; a last line still being written is left out."""
+    records = []
+    for line in (sweep_dir / "journal.jsonl").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+    return records
+
+
+def calls(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One record per toy invocation (written by the toy task itself)."""
+    folder = sweep_dir / "calls"
+    if not folder.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

@@ -1,0 +1,55 @@
+"""A tiny Hydra app for the sweeper tests: two cheap objectives with a trade-off.
+
+val/error falls and emissions/total_g rises with shift_depth (the budget), like the real
+DSNN. `fail=mixed` makes configurations with n = 2, 3, 4 raise, return NaN, or miss a
+key; `fail=always` makes every call raise. With `log_dir` set, every invocation leaves a
+JSON file there (its run_name, budget and overrides), so tests can count the calls.
+"""
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+def task(cfg: DictConfig):
+    if cfg.log_dir:
+        record = {
+            "run_name": cfg.get("run_name"),
+            "run_group": cfg.get("run_group"),
+            "seed": cfg.get("seed"),
+            "shift_depth": cfg.shift_depth,
+            "shift_depth_type": type(cfg.shift_depth).__name__,
+            "opt": cfg.opt,
+            "overrides": list(HydraConfig.get().overrides.task),
+            "output_dir": HydraConfig.get().runtime.output_dir,
+            "pid": os.getpid(),
+        }
+        path = Path(cfg.log_dir) / f"{cfg.get('run_name')}_{time.time_ns()}_{os.getpid()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+    if cfg.sleep:
+        time.sleep(cfg.sleep)
+    error = (cfg.x - 0.3) ** 2 + 0.5 / (1 + cfg.shift_depth) + 0.05 * (cfg.opt == "c")
+    error += 0.01 * cfg.n + (0.1 * (0.9 - cfg.momentum) if "momentum" in cfg else 0.0)
+    emissions = 0.01 * (1 + cfg.shift_depth) * (1 + cfg.y) + 0.02 * (1 - cfg.x)
+    if cfg.fail == "always" or (cfg.fail == "mixed" and cfg.n == 2):
+        raise RuntimeError(f"toy failure at n={cfg.n}")
+    if cfg.fail == "mixed" and cfg.n == 3:
+        error = math.nan
+    if cfg.fail == "mixed" and cfg.n == 4:
+        return {"val/error": error}  # emissions missing
+    if cfg.return_float:
+        return error
+    return {"val/error": error, "emissions/total_g": emissions, "val/acc": 1 - error}
+
+
+main = hydra.main(version_base="1.3", config_path="conf", config_name="toy")(task)
+
+if __name__ == "__main__":
+    main()
