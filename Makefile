@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FMNIST := /usr/share/datasets/fashion-mnist
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo sweep-demo pretrained test test-fast lint format bench clean
+.PHONY: help install data demo train-demo pretrained test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,12 @@ data: ## Fashion-MNIST from Debian's dataset-fashion-mnist (the CPU demo's data)
 	@[ -f $(FMNIST)/train-images-idx3-ubyte.gz ] || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist)
 
-demo: install ## one DSNN training run on Fashion-MNIST (about a minute on a CPU)
+demo: install ## the main job: a small MFMO sweep (SMAC, ParEGO + Hyperband) on Fashion-MNIST
+	PYTHONHASHSEED=0 $(PY) train.py -m hydra/sweeper=smac_mfmo experiment=demo \
+	  search_space@hydra.sweeper.search_space=demo hydra.sweeper.n_trials=10 \
+	  hydra.sweep.dir=multirun/demo-mfmo
+
+train-demo: install ## one DSNN training run on Fashion-MNIST (about a minute on a CPU)
 	$(PY) train.py experiment=demo
 
 pretrained: install ## a float ResNet20 (shift_depth=0) on Fashion-MNIST, for pretrained=...
