@@ -39,14 +39,15 @@ class EnergyMeter:
         country_iso_code: 3-letter ISO code of the grid the machine draws from.
         measure_power_secs: how often CodeCarbon samples power during a phase.
         output_dir: where CodeCarbon writes its emissions.csv; None writes nothing.
-        tracking_mode: "machine" (whole machine) or "process" (this process only).
+        tracking_mode: "process" (this process's share, right for parallel trials) or
+            "machine" (everything the machine runs).
     """
 
     enabled: bool = True
     country_iso_code: str = "DEU"
     measure_power_secs: float = 15.0
     output_dir: str | None = None
-    tracking_mode: str = "machine"
+    tracking_mode: str = "process"
 
     def __post_init__(self) -> None:
         if len(self.country_iso_code) != 3 or not self.country_iso_code.isalpha():
