@@ -8,6 +8,8 @@ error, energy and emission keys):
     energy/train_kwh, energy/inference_kwh, energy/total_kwh      CodeCarbon, kWh
     time/train_s, time/inference_s         wall time of the two measured phases
     model/shift_layers                     number of weight layers converted to shifts
+    energy/model_uj_per_image              analytic energy of one inference, µJ (op counts x
+                                           Horowitz 45 nm energies, dsnn/energy_model.py)
     test/acc, test/error                   only with test=true
 """
 
@@ -24,6 +26,7 @@ from torch import nn
 
 from dsnn.config_checks import check_config
 from dsnn.energy import EnergyMeter
+from dsnn.energy_model import OBJECTIVE_KEY, estimate_energy
 from dsnn.lit_module import DSNNLitModule
 from dsnn.shift import ShiftConfig, convert_to_shift, export_quantized, shift_layers
 
@@ -79,6 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "time/train_s": train_energy.duration_s,
             "time/inference_s": inference_energy.duration_s,
             "model/shift_layers": float(sum(1 for _ in shift_layers(net))),
+            OBJECTIVE_KEY: estimate_energy(net, image_shape(datamodule)).total_uj,
         }
         if cfg.test:
             (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
@@ -99,6 +103,11 @@ def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> nn.Mod
     if cfg.get("pretrained"):
         load_float_weights(net, cfg.pretrained)
     return convert_to_shift(net, cfg.shift_depth, ShiftConfig(**cfg.quantization))
+
+
+def image_shape(datamodule) -> tuple[int, int, int]:
+    """(C, H, W) of one input image of the data module."""
+    return (datamodule.in_channels, datamodule.image_size, datamodule.image_size)
 
 
 def load_float_weights(net: nn.Module, path: str) -> None:
@@ -136,6 +145,8 @@ def log_summary(objectives: dict[str, float], output_dir: Path) -> None:
         objectives["energy/total_kwh"],
         objectives["time/train_s"],
     )
+    if "test/acc" in objectives:
+        log.info("test/acc %.4f", objectives["test/acc"])
     log.info("outputs in %s", output_dir)
 
 

@@ -113,7 +113,7 @@ def test_paper_presets_match_table_1(compose_cfg):
             "deterministic",
             1e-4,
         ),
-        "pos1": (97, "torch_optimizer.Ranger", 0.0847, 67, 4, 4, 4, 5, "Q", "stochastic", 0.0026),
+        "pos1": (97, "dsnn.optim.Ranger", 0.0847, 67, 4, 4, 4, 5, "Q", "stochastic", 0.0026),
         "pos2": (102, "torch.optim.SGD", 0.0798, 91, 7, 29, 10, 16, "Q", "deterministic", 0.00012),
     }
     for experiment, row in rows.items():

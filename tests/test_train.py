@@ -125,3 +125,13 @@ def test_wandb_online_without_login_or_network_falls_back_to_offline(
     objectives = train(cfg)
     assert 0.0 <= objectives["val/acc"] <= 1.0
     assert len(list((tmp_path / "run" / "wandb").glob("offline-run-*"))) == 1
+
+
+def test_every_optimizer_trains_under_lightning(compose_cfg):
+    """Lightning runs forward/backward in the closure it passes to `optimizer.step`."""
+    for optimizer in ("ranger", "adadelta", "rmsprop"):
+        cfg = compose_cfg(
+            *TINY, f"optimizer={optimizer}", "logger=none", "energy.enabled=false",
+            "callbacks=none", "data.fraction=0.005",
+        )  # fmt: skip
+        assert 0.0 <= train(cfg)["val/acc"] <= 1.0

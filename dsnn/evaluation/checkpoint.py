@@ -1,0 +1,192 @@
+"""mode=checkpoint: test accuracy, CodeCarbon energy of one test pass, analytic energy,
+model size, the multiplication-free export (round trip) and the integer-only forward."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
+
+from dsnn.energy import EnergyMeter
+from dsnn.energy_model import OBJECTIVE_KEY, estimate_energy
+from dsnn.evaluation.report import format_table, log_to_wandb, write_csv, write_json
+from dsnn.evaluation.runs import apply_dotlist
+from dsnn.export import FORMAT, load_exported, save_exported, size_report
+from dsnn.integer_forward import verify_integer_forward
+from dsnn.shift import export_quantized, shift_layers
+from dsnn.training import build_network, image_shape
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Source:
+    path: Path  # the weights: model.pt, a .ckpt, or an export
+    kind: str  # "state_dict" | "lightning" | "export"
+    run_cfg: DictConfig  # the training run's config
+
+
+def find_source(checkpoint: str) -> Source:
+    """Where the weights and the run config of `checkpoint` are."""
+    path = Path(checkpoint)
+    if path.is_dir():  # a run folder: its exported model, else Lightning's last checkpoint
+        last = path / "checkpoints" / "last.ckpt"
+        path = last if not (path / "model.pt").is_file() and last.is_file() else path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint={checkpoint!r}: expected a train.py run folder (with model.pt), its "
+            "model.pt or checkpoints/*.ckpt, or a model.dsnn export"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        kind = "export"
+    else:
+        kind = "lightning" if isinstance(state, dict) and "state_dict" in state else "state_dict"
+    for folder in (path.parent, path.parent.parent):
+        saved = folder / ".hydra" / "config.yaml"
+        if saved.is_file():
+            return Source(path, kind, OmegaConf.load(saved))
+    if kind == "export" and state.get("run_config"):
+        return Source(path, kind, OmegaConf.create(state["run_config"]))
+    raise FileNotFoundError(f"no .hydra/config.yaml of the run next to or above {path}")
+
+
+def load_network(source: Source, run_cfg: DictConfig, datamodule) -> nn.Module:
+    """The trained network with its parameters at their exact shift values, in eval mode."""
+    if source.kind == "export":
+        return load_exported(source.path)
+    with open_dict(run_cfg):
+        run_cfg.pretrained = None  # the weights come from the checkpoint
+    net = build_network(run_cfg, datamodule.in_channels, datamodule.num_classes)
+    state = torch.load(source.path, map_location="cpu", weights_only=True)
+    if source.kind == "lightning":  # the network sits under `net.` in DSNNLitModule
+        state = {
+            k.removeprefix("net."): v
+            for k, v in state["state_dict"].items()
+            if k.startswith("net.")
+        }
+    net.load_state_dict(state)
+    return export_quantized(net).eval()
+
+
+def network_spec(run_cfg: DictConfig, datamodule) -> dict[str, Any]:
+    """What `dsnn.export.build_from_spec` needs to rebuild the network."""
+    return {
+        "model": OmegaConf.to_container(run_cfg.model, resolve=True),
+        "in_channels": datamodule.in_channels,
+        "num_classes": datamodule.num_classes,
+        "shift_depth": int(run_cfg.shift_depth),
+        "quantization": OmegaConf.to_container(run_cfg.quantization, resolve=True),
+    }
+
+
+@torch.no_grad()
+def test_accuracy(
+    net: nn.Module, loader, device: torch.device, limit: int | None
+) -> tuple[int, int]:
+    """(correct, images) over the loader, stopping after `limit` images."""
+    correct = total = 0
+    for x, y in loader:
+        if limit is not None and total >= limit:
+            break
+        if limit is not None:
+            x, y = x[: limit - total], y[: limit - total]
+        logits = net(x.to(device))
+        correct += int((logits.argmax(1).cpu() == y).sum())
+        total += len(y)
+    return correct, total
+
+
+def first_images(loader, n: int) -> torch.Tensor:
+    batches, count = [], 0
+    for x, _ in loader:
+        batches.append(x[: n - count])
+        count += len(batches[-1])
+        if count >= n:
+            break
+    return torch.cat(batches)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def export_and_compare(
+    net: nn.Module, path: Path, spec: dict, run_yaml: str, verify: torch.Tensor | None
+) -> dict[str, Any]:
+    """Write the export, report sizes, and compare the reloaded network on `verify`."""
+    results: dict[str, Any] = size_report(net, save_exported(net, path, spec, run_yaml))
+    if verify is not None:
+        with torch.no_grad():
+            expected, got = net(verify), load_exported(path)(verify)
+        results["export/identical_logits"] = bool(torch.equal(expected, got))
+        results["export/identical_predictions"] = bool(
+            torch.equal(expected.argmax(1), got.argmax(1))
+        )
+    return results
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    if not cfg.checkpoint:
+        raise ValueError("mode=checkpoint needs checkpoint=<run folder, model.pt, .ckpt or .dsnn>")
+    out = Path(cfg.output_dir)
+    source = find_source(cfg.checkpoint)
+    run_cfg = apply_dotlist(source.run_cfg, cfg.overrides)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.setup("test")
+    net = load_network(source, run_cfg, datamodule)
+    device = pick_device(cfg.device)
+    net.to(device)
+
+    meter = EnergyMeter(**cfg.energy)
+    with meter.measure("test") as reading:
+        correct, images = test_accuracy(net, datamodule.test_dataloader(), device, cfg.test_images)
+    energy = estimate_energy(net, image_shape(datamodule), cfg.memory)
+    results: dict[str, Any] = {
+        "checkpoint": str(source.path),
+        "test/acc": correct / images,
+        "test/error": 1.0 - correct / images,
+        "test/images": images,
+        "emissions/test_g": reading.emissions_g,
+        "energy/test_kwh": reading.energy_kwh,
+        "time/test_s": reading.duration_s,
+        "model/shift_layers": sum(1 for _ in shift_layers(net)),
+        OBJECTIVE_KEY: energy.total_uj,
+        **energy.as_dict(),
+    }
+    net.cpu()
+    verify = (
+        first_images(datamodule.test_dataloader(), cfg.verify_images) if cfg.verify_images else None
+    )
+    exported = out / "model.dsnn" if cfg.export else None
+    if exported is not None:
+        spec, run_yaml = network_spec(run_cfg, datamodule), OmegaConf.to_yaml(source.run_cfg)
+        results |= export_and_compare(net, exported, spec, run_yaml, verify)
+        if source.kind == "state_dict":
+            results["size/model_pt_bytes"] = source.path.stat().st_size
+    else:
+        results |= size_report(net)
+    if verify is not None:
+        results |= verify_integer_forward(net, verify)
+
+    write_json(out / "checkpoint.json", results)
+    write_csv(out / "checkpoint.csv", [results])
+    rows = [{"metric": k, "value": v} for k, v in results.items()]
+    print(format_table(rows, ["metric", "value"]))
+    print(f"\nresults in {out}" + (f"; export {exported}" if exported else ""))
+    log_to_wandb(
+        cfg.wandb,
+        f"checkpoint-{source.path.parent.name}",
+        out,
+        tables={"checkpoint": [results]},
+        summary={k: v for k, v in results.items() if isinstance(v, (int, float))},
+    )
+    return results
