@@ -50,7 +50,7 @@ format: install ## ruff fix and format
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 bench: install ## shift-layer cost against the float network (prints ratios)
-	$(PY) benchmarks/layer_cost.py
+	$(PY) -m benchmarks.layer_cost
 
 clean: ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs wandb .pytest_cache

@@ -1,4 +1,4 @@
-"""Cost of the DeepShift fake-quant layers (dsnn.shift) against the float network, on CPU.
+"""Cost of the DeepShift fake-quant layers (dsnn.shift) against the float network (CPU or GPU).
 
 ResNet20 on a batch of 3x32x32 images with all 20 weight layers shifted (shift_depth=20),
 for Q and PS at weight_bits 3 and 5 and once with stochastic rounding. Per variant:
@@ -13,10 +13,14 @@ tables show median times and the ratio to float (median over these pairs of vari
 float), of wall-clock time and of the process's CPU time; the JSON keeps minima and samples.
 The run repeats for each `--threads` value (default: all cores, then 1). With one thread
 the CPU time depends least on other load on the machine; the 1-minute load average is
-recorded. Writes benchmarks/results/layer_cost_cpu.json.
+recorded. On a GPU (`--device cuda`) each sample is `--inner` calls between two
+`torch.cuda.synchronize()`. `--compile` adds a run of float, Q w5 and PS w5 under
+`torch.compile` (ratios against compiled float).
+Writes benchmarks/results/layer_cost_<device>.json.
 
-    .venv/bin/python benchmarks/layer_cost.py            # ~8 min on 2 idle cores
-    .venv/bin/python benchmarks/layer_cost.py --repeats 2 --batch-size 16 --out /tmp/x.json
+    .venv/bin/python -m benchmarks.layer_cost            # ~8 min on 2 idle cores
+    .venv/bin/python -m benchmarks.layer_cost --repeats 2 --batch-size 16 --out /tmp/x.json
+    python -m benchmarks.layer_cost --device cuda --batch-size 128 512 --compile
 """
 
 import argparse
@@ -43,6 +47,7 @@ VARIANTS = {
     "PS w5": ShiftConfig("PS", 5),
     "PS w5 stochastic": ShiftConfig("PS", 5, rounding="stochastic"),
 }
+COMPILED = ("float", "Q w5", "PS w5")  # compilation is slow: a subset with --compile
 WEIGHT_DECAY = 1e-4
 
 
@@ -56,10 +61,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def build(config: ShiftConfig | None, base: torch.nn.Module):
+def gpu_model(device: torch.device) -> str | None:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
+
+
+def build(config: ShiftConfig | None, base: torch.nn.Module, device: torch.device):
     model = copy.deepcopy(base)
     if config is not None:
         model = convert_to_shift(model, 20, config)
+    model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     penalize = config is not None and config.shift_type == "PS"
     return model, optimizer, penalize
@@ -82,32 +92,44 @@ def inference(model, x) -> None:
         model(x)
 
 
-def timed(fn) -> tuple[float, float]:
-    """(wall ms, CPU ms of this process) of one call."""
+def timed(fn, inner: int, device: torch.device) -> tuple[float, float]:
+    """(wall ms, CPU ms of this process) per call, averaged over `inner` calls."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
     wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return (time.perf_counter() - wall) * 1e3, (time.process_time() - cpu) * 1e3
+    for _ in range(inner):
+        fn()
+    sync()
+    return (time.perf_counter() - wall) * 1e3 / inner, (time.process_time() - cpu) * 1e3 / inner
 
 
-def run(threads: int, args, base, x, y) -> dict:
+def run(threads: int, args, base, x, y, compiled: bool = False) -> dict:
     torch.set_num_threads(threads)
+    device = x.device
     jobs = {}
-    for name, cfg in VARIANTS.items():
-        model, optimizer, penalize = build(cfg, base)
+    variants = {n: c for n, c in VARIANTS.items() if not compiled or n in COMPILED}
+    for name, cfg in variants.items():
+        model, optimizer, penalize = build(cfg, base, device)
+        if compiled:
+            # One graph per model and grad mode; all share ResNet20.forward's code object.
+            torch._dynamo.config.recompile_limit = 4 * len(variants)
+            model = torch.compile(model)
         jobs[(name, "train_step")] = lambda m=model, o=optimizer, p=penalize: train_step(
             m, o, p, x, y
         )
         jobs[(name, "inference")] = lambda m=model: inference(m, x)
+    compile_start = time.perf_counter()
     load_before = os.getloadavg()[0]
     for _ in range(args.warmup):
         for job in jobs.values():
             job()
+    warmup_s = time.perf_counter() - compile_start  # includes compilation with --compile
     # Every measurement of a variant is paired with one of float right before or after it
     # (order drawn at random), and the ratio is the median over these pairs: load from
     # other processes, which comes and goes over seconds, then hits both sides alike.
     samples = {key: [] for key in jobs}
     ratios = {key: [] for key in jobs}
-    names = [n for n in VARIANTS if n != "float"]
+    names = [n for n in variants if n != "float"]
     rng = random.Random(0)
     for _ in range(args.repeats):
         rng.shuffle(names)
@@ -115,7 +137,7 @@ def run(threads: int, args, base, x, y) -> dict:
             for kind in ("train_step", "inference"):
                 pair = [("float", kind), (name, kind)]
                 rng.shuffle(pair)
-                timing = {key: timed(jobs[key]) for key in pair}
+                timing = {key: timed(jobs[key], args.inner, device) for key in pair}
                 for key, value in timing.items():
                     samples[key].append(value)
                 variant, reference = timing[(name, kind)], timing[("float", kind)]
@@ -136,7 +158,9 @@ def run(threads: int, args, base, x, y) -> dict:
             entry[f"{key}_samples_ms"] = [round(v, 1) for v in values]
 
     load_after = os.getloadavg()[0]
-    print(f"\n{threads} thread(s), load average {load_before:.2f} -> {load_after:.2f}")
+    where = gpu_model(device) or f"{threads} thread(s)"
+    label = f"{where}, batch {x.shape[0]}{', torch.compile' if compiled else ''}"
+    print(f"\n{label}, load average {load_before:.2f} -> {load_after:.2f}")
     print("median ms; x = median over pairs (variant / float measured next to it)")
     print(f"{'':<18}{'train step':^30}{'inference':^30}")
     print(f"{'variant':<18}" + f"{'wall ms':>8}{'x':>7}{'cpu ms':>8}{'x':>7}" * 2)
@@ -145,40 +169,63 @@ def run(threads: int, args, base, x, y) -> dict:
         for key in ("train_step_wall", "train_step_cpu", "inference_wall", "inference_cpu"):
             row += f"{e[f'{key}_ms']:>8.1f}{e[f'{key}_ratio']:>7.3f}"
         print(row)
-    return {"load_average_1min_before_after": [load_before, load_after], "results": results}
+    return {
+        "batch_size": x.shape[0],
+        "threads": threads,
+        "compiled": compiled,
+        "warmup_s": round(warmup_s, 2),
+        "load_average_1min_before_after": [load_before, load_after],
+        "results": results,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[128])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--inner", type=int, default=None, help="calls per sample (GPU: 20)")
     parser.add_argument("--threads", type=int, nargs="+", default=None)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "layer_cost_cpu.json"
-    )
+    parser.add_argument("--compile", action="store_true", help="also time under torch.compile")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    threads = args.threads or list(dict.fromkeys([os.cpu_count() or 1, 1]))
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    args.inner = args.inner or (20 if gpu else 1)
+    # On a GPU the host threads hardly matter: one run with the default.
+    threads = [torch.get_num_threads()] if gpu else args.threads or [os.cpu_count() or 1, 1]
+    out = args.out or Path(__file__).parent / "results" / f"layer_cost_{device.type}.json"
 
     torch.manual_seed(0)
     base = ResNet20(in_channels=3, num_classes=10)
-    x = torch.randn(args.batch_size, 3, 32, 32)
-    y = torch.randint(0, 10, (args.batch_size,))
-    print(f"ResNet20, batch {args.batch_size}x3x32x32, all 20 weight layers shifted")
-    runs = {f"threads={n}": run(n, args, base, x, y) for n in threads}
+    runs = {}
+    for batch in args.batch_size:
+        x = torch.randn(batch, 3, 32, 32, device=device)
+        y = torch.randint(0, 10, (batch,), device=device)
+        print(f"ResNet20, batch {batch}x3x32x32, all 20 weight layers shifted")
+        for n in dict.fromkeys(threads):
+            key = f"batch={batch}" + ("" if gpu else f",threads={n}")
+            runs[key] = run(n, args, base, x, y)
+            if args.compile:
+                runs[key + ",compiled"] = run(n, args, base, x, y, compiled=True)
 
     report = {
         "benchmark": "ResNet20 train step and inference, float vs DeepShift fake-quant",
         "machine": {
             "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
+            "gpu_model": gpu_model(device),
+            "cuda_version": torch.version.cuda if gpu else None,
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),
             "platform": platform.platform(),
         },
         "setup": {
-            "batch_size": args.batch_size,
+            "device": device.type,
+            "batch_sizes": args.batch_size,
             "input": [3, 32, 32],
+            "calls_per_sample": args.inner,
             "shift_depth": 20,
             "warmup": args.warmup,
             "repeats": args.repeats,
@@ -192,9 +239,9 @@ def main() -> None:
         },
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
