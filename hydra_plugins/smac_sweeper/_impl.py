@@ -121,6 +121,7 @@ class SMACSweeperImpl:
             "budget": OmegaConf.to_container(OmegaConf.structured(s.budget)),
             "seed": s.seed,
             "use_default_config": s.use_default_config,
+            "n_initial_configs": s.n_initial_configs,
         }
 
     def _preflight(self) -> None:

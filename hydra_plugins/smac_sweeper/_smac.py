@@ -88,10 +88,16 @@ def make_smac(
             if settings.multi_objective == "parego"
             else MeanAggregationStrategy(scenario)
         )
+    initial = {}
+    if model_based and settings.n_initial_configs is not None:
+        initial["initial_design"] = facade_cls.get_initial_design(
+            scenario, n_configs=int(settings.n_initial_configs)
+        )
     return facade_cls(
         scenario,
         target_function=None,
         intensifier=intensifier,
+        **initial,
         multi_objective_algorithm=multi_objective,
         logging_level=False,  # leave Hydra's logging alone
         overwrite=True,
