@@ -294,6 +294,47 @@ def test_stochastic_rounding_only_in_training(shift_type):
     assert all(torch.equal(layer.quantized_weight().double(), nearest) for _ in range(3))
 
 
+# ---------------------------------------------------------------- evaluation cache
+
+
+@pytest.mark.parametrize("shift_type", ["Q", "PS"])
+def test_evaluation_reuses_the_quantized_weight_until_a_parameter_changes(shift_type):
+    layer = make_layer("conv", shift_type).eval()
+    x = make_input("conv")
+    params = [layer.weight] if shift_type == "Q" else [layer.shift, layer.sign]
+    with torch.no_grad():
+        first = layer.quantized_weight()
+        assert layer.quantized_weight() is first  # computed once
+        assert torch.equal(first.double(), ref_weight(layer))
+        out = layer(x)
+    with torch.inference_mode():  # Lightning's validation and test loops
+        assert layer.quantized_weight() is first and torch.equal(layer(x), out)
+    # Autograd on (e.g. fine-tuning in eval mode): never cached, gradients flow.
+    live = layer.quantized_weight()
+    assert live is not first and live.requires_grad and torch.equal(live, first)
+
+    # An in-place update (optimizer step) bumps the version: the next call sees it.
+    optimizer = torch.optim.SGD(params, lr=4.0)
+    layer(x).square().sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        after_step = layer.quantized_weight()
+        assert not torch.equal(after_step, first)
+        assert torch.equal(after_step.double(), ref_weight(layer))
+    # load_state_dict (in-place copies) is seen too ...
+    state = {k: v.clone() for k, v in make_layer("conv", shift_type).state_dict().items()}
+    layer.load_state_dict(state)  # the initial parameters again
+    with torch.no_grad():
+        assert torch.equal(layer.quantized_weight(), first)
+    # ... and a `.data` write (no version bump) once the mode is switched, as in training.
+    for p in params:
+        p.data.mul_(-1.0)
+    layer.train().eval()
+    with torch.no_grad():
+        assert torch.equal(layer.quantized_weight().double(), ref_weight(layer))
+    assert "_weight_cache" not in layer.state_dict()
+
+
 # ---------------------------------------------------------------- project_ / export_
 
 

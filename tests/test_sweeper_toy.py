@@ -44,6 +44,9 @@ def _check_common(sweep_dir: Path, n_trials: int, objectives: list[str]) -> list
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert results["objectives"] == objectives
     assert results["n_trials"]["total"] == n_trials
+    ms = results["sweeper_ms_per_trial"]  # the sweeper's own time per trial, by phase
+    assert set(ms) == {"ask", "launch", "task", "tell", "outputs"}
+    assert all(v >= 0 for v in ms.values()) and ms["launch"] >= ms["task"]
     (path,) = sweep_dir.glob("smac3_output/smac/*/runhistory.json")  # .../<seed>/
     runhistory = json.loads(path.read_text())
     assert len(runhistory["data"]) == n_trials  # SMAC's own output, for DeepCAVE
@@ -85,6 +88,21 @@ def test_mfmo_hyperband_on_shift_depth(tmp_path):
     assert results["budget"] == 20.0 and results["hypervolume"] > 0
     assert results["reference_point"]["val/error"] == {"value": 1.0, "source": "configured"}
     assert len(results["solutions"]) == len(front)
+
+
+def test_n_initial_configs_sets_smacs_initial_design(tmp_path):
+    # SMAC's rule would give min(10 per hyperparameter, 25 % of 12 trials) = 3
+    sweep = tmp_path / "mo"
+    run_inprocess(
+        overrides(
+            sweep, "smac_mo", "hydra.sweeper.n_trials=12", "hydra.sweeper.n_initial_configs=7"
+        )
+    )
+    (path,) = sweep.glob("smac3_output/smac/*/runhistory.json")
+    origins = list(json.loads(path.read_text())["config_origins"].values())
+    assert len(origins) == 12
+    initial = [o for o in origins if o.lower().startswith(("initial", "default"))]
+    assert len(initial) == 7 + 1, origins  # + the search space's default configuration
 
 
 def test_mf_single_objective_returning_a_float(tmp_path):
@@ -261,3 +279,18 @@ def test_importing_the_plugin_stays_light():
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), check=True)
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("hydra.sweeper.n_initial_configs=0", r"n_initial_configs must be null or in \[1, n_trials"),
+        ("hydra.sweeper.n_initial_configs=9", r"n_initial_configs must be .* got 9"),
+        ("hydra.sweeper.max_failure_rate=1.5", "max_failure_rate must be in"),
+    ],
+)
+def test_bad_sweeper_settings_stop_before_any_trial(tmp_path, option, message):
+    sweep = tmp_path / "bad"
+    with pytest.raises(ValueError, match=message):
+        run_inprocess(overrides(sweep, "smac_mo", "hydra.sweeper.n_trials=8", option))
+    assert calls(sweep) == []

@@ -79,13 +79,41 @@ class ShiftLayer:
     def quantized_weight(self) -> Tensor:
         """The weight forward uses: ±2^p (or 0 for PS) with p in [min_shift, 0].
 
-        With stochastic rounding in training mode every call draws a new rounding.
+        With stochastic rounding in training mode every call draws a new rounding. In
+        evaluation mode without autograd (validation, testing) it is computed once and
+        reused while the parameters stay the same (see `_frozen_weight`).
         """
+        # Under torch.compile the quantizer is fused anyway; the cache would break graphs.
+        if not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling()):
+            return self._frozen_weight()
+        return self._quantize(stochastic=self.training and self.config.rounding == "stochastic")
+
+    def _quantize(self, stochastic: bool) -> Tensor:
         cfg = self.config
-        stochastic = self.training and cfg.rounding == "stochastic"
         if cfg.shift_type == "Q":
             return round_power_of_two(self.weight, cfg.min_shift, stochastic)
         return weight_from_shift_sign(self.shift, self.sign, cfg.min_shift, stochastic)
+
+    def _frozen_weight(self) -> Tensor:
+        """The quantized weight, cached for forwards that cannot change it.
+
+        On a GPU the quantizer's small kernels cost more than the layer's own (see
+        benchmarks/). The cache key holds each parameter's version counter, which every
+        in-place update bumps (optimizer steps, load_state_dict, project_, export_), and
+        its storage, dtype and device (.to(), copies). Updates through `.data` bump no
+        counter; `train()` / `eval()` drop the cache, so a training loop that writes
+        `.data` (as some optimizers do) still evaluates fresh weights.
+        """
+        params = (self.weight,) if self.config.shift_type == "Q" else (self.shift, self.sign)
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+        cached = self.__dict__.get("_weight_cache")  # a plain attribute: not in state_dict
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_weight_cache"] = (key, self._quantize(stochastic=False))
+        return cached[1]
+
+    def train(self, mode: bool = True) -> Self:
+        self.__dict__.pop("_weight_cache", None)
+        return super().train(mode)
 
     def _to_fixed(self, x: Tensor) -> Tensor:
         cfg = self.config

@@ -59,6 +59,7 @@ class SMACSweeperImpl:
         self._last_plot = -math.inf
         # seconds spent per phase, for the closing log line (sweeper overhead per trial)
         self.timing = dict.fromkeys(("ask", "launch", "task", "tell", "outputs"), 0.0)
+        self.told_this_session = 0
 
     # ------------------------------------------------------------------ sweep
     def sweep(self, arguments: list[str]) -> None:
@@ -269,7 +270,7 @@ class SMACSweeperImpl:
         if failed is not None:
             raise failed
         told = [t for t in self.trials.values() if t.status != PENDING]
-        ms = {k: 1000 * v / max(len(told), 1) for k, v in self.timing.items()}
+        ms = self._ms_per_trial()
         log.info(
             "Sweeper time per trial (ms, this session): ask {ask:.0f}, launch {launch:.0f} "
             "(the task itself {task:.0f}), tell {tell:.0f}, output files {outputs:.0f}".format(**ms)
@@ -371,8 +372,15 @@ class SMACSweeperImpl:
         last = error.strip().splitlines()[-1] if error.strip() else error
         log.warning(f"Trial {trial.trial_id} crashed: {last}")
 
+    def _ms_per_trial(self) -> dict[str, float]:
+        """Sweeper time per trial told in this session, by phase (the launch includes the
+        task, which is also given apart)."""
+        n = max(self.told_this_session, 1)
+        return {k: round(1000 * v / n, 1) for k, v in self.timing.items()}
+
     def _tell(self, trial: Trial) -> None:
         trial.told_at = time.time()
+        self.told_this_session += 1
         trial.cost = (
             [trial.objectives[k] for k in self.settings.objectives]
             if trial.status == SUCCESS
@@ -501,7 +509,10 @@ class SMACSweeperImpl:
         # Drawing pareto.png takes ~0.2 s: after a batch only if the last one is 10 s old
         # (every batch when trials take longer), always at the end.
         plot = final or time.monotonic() - self._last_plot >= _PLOT_INTERVAL_S
-        write_all(self.sweep_dir, list(self.trials.values()), summary, plot=plot)
+        write_all(
+            self.sweep_dir, list(self.trials.values()), summary, plot=plot,
+            timing=self._ms_per_trial(),
+        )  # fmt: skip
         if plot:
             self._last_plot = time.monotonic()
         return summary

@@ -113,6 +113,7 @@ def write_all(
     summary: FrontSummary,
     *,
     plot: bool = True,
+    timing: dict[str, float] | None = None,
 ) -> None:
     header, rows = trial_rows(trials, summary.objectives)
     _write_csv(sweep_dir / "trials.csv", header, rows)
@@ -123,14 +124,16 @@ def write_all(
         [front_header[i] for i in keep],
         [[r[i] for i in keep] for r in front_rows],
     )
-    _atomic_write(sweep_dir / "optimization_results.yaml", results_yaml(trials, summary))
+    _atomic_write(sweep_dir / "optimization_results.yaml", results_yaml(trials, summary, timing))
     if plot:
         from ._plot import plot_trials
 
         plot_trials(sweep_dir / "pareto.png", trials, summary)
 
 
-def results_yaml(trials: Sequence[Trial], summary: FrontSummary) -> str:
+def results_yaml(
+    trials: Sequence[Trial], summary: FrontSummary, timing: dict[str, float] | None = None
+) -> str:
     """Optuna sweeper layout (name, best_params/best_value or solutions) plus context."""
     objectives = summary.objectives
     doc: dict[str, Any] = {"name": "smac"}
@@ -159,6 +162,8 @@ def results_yaml(trials: Sequence[Trial], summary: FrontSummary) -> str:
     )
     counts = {s: sum(t.status == s for t in trials) for s in ("success", "crashed", "pending")}
     doc["n_trials"] = {"total": len(trials), **counts}
+    if timing is not None:  # the sweeper's own time per trial (this session), by phase
+        doc["sweeper_ms_per_trial"] = timing
     return yaml.safe_dump(_plain(doc), sort_keys=False)
 
 
