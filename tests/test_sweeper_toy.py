@@ -284,7 +284,7 @@ def test_importing_the_plugin_stays_light():
 @pytest.mark.parametrize(
     "option, message",
     [
-        ("hydra.sweeper.n_initial_configs=0", r"n_initial_configs must be null or in \[1, n_trials"),
+        ("hydra.sweeper.n_initial_configs=0", r"n_initial_configs must be null or in \[1"),
         ("hydra.sweeper.n_initial_configs=9", r"n_initial_configs must be .* got 9"),
         ("hydra.sweeper.max_failure_rate=1.5", "max_failure_rate must be in"),
     ],
