@@ -304,7 +304,7 @@ def test_evaluation_reuses_the_quantized_weight_until_a_parameter_changes(shift_
     params = [layer.weight] if shift_type == "Q" else [layer.shift, layer.sign]
     with torch.no_grad():
         first = layer.quantized_weight()
-        assert layer.quantized_weight() is first  # computed once
+        assert layer.eval().quantized_weight() is first  # computed once
         assert torch.equal(first.double(), ref_weight(layer))
         out = layer(x)
     with torch.inference_mode():  # Lightning's validation and test loops

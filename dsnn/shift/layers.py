@@ -101,8 +101,8 @@ class ShiftLayer:
         benchmarks/). The cache key holds each parameter's version counter, which every
         in-place update bumps (optimizer steps, load_state_dict, project_, export_), and
         its storage, dtype and device (.to(), copies). Updates through `.data` bump no
-        counter; `train()` / `eval()` drop the cache, so a training loop that writes
-        `.data` (as some optimizers do) still evaluates fresh weights.
+        counter; switching between `train()` and `eval()` drops the cache, so a training
+        loop that writes `.data` (as some optimizers do) still evaluates fresh weights.
         """
         params = (self.weight,) if self.config.shift_type == "Q" else (self.shift, self.sign)
         key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
@@ -112,7 +112,8 @@ class ShiftLayer:
         return cached[1]
 
     def train(self, mode: bool = True) -> Self:
-        self.__dict__.pop("_weight_cache", None)
+        if mode != self.training:  # a switch between training and evaluation
+            self.__dict__.pop("_weight_cache", None)
         return super().train(mode)
 
     def _to_fixed(self, x: Tensor) -> Tensor:
