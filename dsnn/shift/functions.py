@@ -18,7 +18,7 @@ floor(x + u), u ~ U[0, 1): rounds up with probability frac(x), so E[R(x)] = x. T
 pass `stochastic=True` only in training mode. Nothing here takes log2(0) (the Q clamp
 keeps |W| >= 2^min_shift), so zero weights never give NaN, whatever the rounding.
 
-Cost: the activation quantizer is three passes over a fresh tensor (in place after the
+Cost: the activation quantizer is four passes over a fresh tensor (in place after the
 first) and saves nothing for backward; the weight quantizers touch only the (small)
 weights. Fixed-point bounds are exact while I + F <= 25 (float32 has a 24-bit
 significand); beyond that they are the nearest float32.
@@ -42,13 +42,12 @@ def _round_integer(x: Tensor, stochastic: bool) -> Tensor:
 class _RoundToFixed(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, integer_bits: int, fraction_bits: int) -> Tensor:
-        step = 2.0**-fraction_bits
+        scale = 2.0**fraction_bits
         # In units of the step 2^-F, the bounds are the integers -2^(I+F-1), 2^(I+F-1) - 1;
-        # floor and clamp commute because the bounds are on the grid. floor_divide by a
-        # power of two is exact, and makes this three passes over x instead of four.
+        # floor and clamp commute because the bounds are on the grid.
         bound = 2.0 ** (integer_bits + fraction_bits - 1)
-        steps = torch.floor_divide(x, step).clamp_(-bound, bound - 1.0)
-        return steps.mul_(step)
+        steps = torch.mul(x, scale).floor_().clamp_(-bound, bound - 1.0)
+        return steps.mul_(1.0 / scale)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
