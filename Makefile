@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FMNIST := /usr/share/datasets/fashion-mnist
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo train-demo pretrained test test-fast lint format bench clean
+.PHONY: help install data demo train-demo pretrained test test-fast lint format bench bench-full clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,8 +49,17 @@ lint: install ## ruff lint and format check
 format: install ## ruff fix and format
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
-bench: install ## shift-layer cost against the float network (prints ratios)
+QUICK := benchmarks/results/quick
+bench: install ## reduced benchmarks, ~7 min: layer cost, search efficiency (1 seed), sweeper overhead
+	$(PY) -m benchmarks.layer_cost --repeats 3 --threads 2 --out $(QUICK)/layer_cost_cpu.json
+	$(PY) -m benchmarks.search_efficiency --seeds 0 --walltime 45 --methods random mfmo_epochs \
+	  --runs-dir multirun/bench-quick --out-dir $(QUICK)
+	$(PY) -m benchmarks.sweeper_overhead --trials 10 --out $(QUICK)/sweeper_overhead.json
+
+bench-full: install ## the committed benchmark results (~1 h on 2 cores): see benchmarks/README.md
 	$(PY) -m benchmarks.layer_cost
+	$(PY) -m benchmarks.search_efficiency
+	$(PY) -m benchmarks.sweeper_overhead
 
 clean: ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs wandb .pytest_cache
