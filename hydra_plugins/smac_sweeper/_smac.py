@@ -90,8 +90,9 @@ def make_smac(
         )
     initial = {}
     if model_based and settings.n_initial_configs is not None:
+        # max_ratio=1: SMAC would still cap an explicit n_configs at 25 % of n_trials.
         initial["initial_design"] = facade_cls.get_initial_design(
-            scenario, n_configs=int(settings.n_initial_configs)
+            scenario, n_configs=int(settings.n_initial_configs), max_ratio=1.0
         )
     return facade_cls(
         scenario,

@@ -53,7 +53,8 @@ class SMACSweeperConf:
     walltime_limit: float | None = None  # seconds (across resumes); no new batch after it
     seed: int = 0
     use_default_config: bool = True  # the space's defaults are in the initial design
-    # Configurations in SMAC's initial design before its model proposes any. null = SMAC's
+    # Configurations in SMAC's initial design (the space's default included) before its
+    # model proposes any. null = SMAC's
     # rule (10 per hyperparameter, 5 with a budget, at most 25 % of n_trials), which makes a
     # sweep with a large n_trials and a walltime_limit mostly random: set it then.
     n_initial_configs: int | None = None
