@@ -52,13 +52,14 @@ format: install ## ruff fix and format
 QUICK := benchmarks/results/quick
 bench: install ## reduced benchmarks, ~7 min: layer cost, search efficiency (1 seed), sweeper overhead
 	$(PY) -m benchmarks.layer_cost --repeats 3 --threads 2 --out $(QUICK)/layer_cost_cpu.json
+	rm -rf multirun/bench-quick  # finished sweeps are kept for resuming: start afresh
 	$(PY) -m benchmarks.search_efficiency --seeds 0 --walltime 45 --methods random mfmo_epochs \
 	  --runs-dir multirun/bench-quick --out-dir $(QUICK)
 	$(PY) -m benchmarks.sweeper_overhead --trials 10 --out $(QUICK)/sweeper_overhead.json
 
-bench-full: install ## the committed benchmark results (~1 h on 2 cores): see benchmarks/README.md
-	$(PY) -m benchmarks.layer_cost
-	$(PY) -m benchmarks.search_efficiency
+bench-full: install ## the committed CPU results (~80 min on 2 cores): see benchmarks/README.md
+	$(PY) -m benchmarks.layer_cost --repeats 8 --threads 2
+	$(PY) -m benchmarks.search_efficiency --seeds 0 1 2 3 4
 	$(PY) -m benchmarks.sweeper_overhead
 
 clean: ## remove run outputs (keeps .venv)
