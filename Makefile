@@ -50,7 +50,7 @@ format: install ## ruff fix and format
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 QUICK := benchmarks/results/quick
-bench: install ## reduced benchmarks, ~7 min: layer cost, search efficiency (1 seed), sweeper overhead
+bench: install ## reduced benchmarks, ~4.5 min: layer cost, search efficiency (1 seed), sweeper overhead
 	$(PY) -m benchmarks.layer_cost --repeats 3 --threads 2 --out $(QUICK)/layer_cost_cpu.json
 	rm -rf multirun/bench-quick  # finished sweeps are kept for resuming: start afresh
 	$(PY) -m benchmarks.search_efficiency --seeds 0 --walltime 45 --methods random mfmo_epochs \
