@@ -27,7 +27,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import random
 import statistics
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.machine import gpu_model, machine
 from dsnn.models.resnet20 import ResNet20
 from dsnn.shift import ShiftConfig, convert_to_shift, project_shift_parameters, shift_penalty
 
@@ -49,20 +49,6 @@ VARIANTS = {
 }
 COMPILED = ("float", "Q w5", "PS w5")  # compilation is slow: a subset with --compile
 WEIGHT_DECAY = 1e-4
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def gpu_model(device: torch.device) -> str | None:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
 def build(config: ShiftConfig | None, base: torch.nn.Module, device: torch.device):
@@ -212,15 +198,7 @@ def main() -> None:
 
     report = {
         "benchmark": "ResNet20 train step and inference, float vs DeepShift fake-quant",
-        "machine": {
-            "cpu_model": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "gpu_model": gpu_model(device),
-            "cuda_version": torch.version.cuda if gpu else None,
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(device),
         "setup": {
             "device": device.type,
             "batch_sizes": args.batch_size,

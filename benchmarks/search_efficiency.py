@@ -34,7 +34,7 @@ import argparse
 import csv
 import json
 import os
-import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.layer_cost import cpu_model
+from benchmarks.machine import machine
 from hydra_plugins.smac_sweeper._pareto import hypervolume
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,6 @@ def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path) -> dict:
     if done.exists():
         return json.loads(done.read_text())
     if sweep_dir.exists():  # an interrupted sweep: start it again from scratch
-        import shutil
-
         shutil.rmtree(sweep_dir)
     sweep_dir.mkdir(parents=True)
     env = {**os.environ, "PYTHONHASHSEED": "0", "WANDB_MODE": "disabled"}
@@ -300,18 +298,6 @@ def print_table(summary: dict, target: float, walltime: float, energy_cap: float
             f"{med(s['seconds_to_target']):>16}{med(s['wh_to_target']):>16}"
             f"{s['trials_per_run']:>8.1f}{s['full_fidelity_trials_per_run']:>6.1f}"
         )
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def main() -> None:
