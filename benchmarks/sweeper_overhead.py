@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.search_efficiency import machine
+from benchmarks.machine import machine
 from tests.toy_app import harness
 
 RESULTS = Path(__file__).parent / "results"
@@ -43,7 +43,9 @@ PHASES = ("ask", "launch", "tell", "outputs")
 def run(preset: str, launcher: str, trials: int, folder: Path) -> dict:
     sweep_dir = folder / f"{preset}_{launcher}"
     args = harness.overrides(sweep_dir, preset, f"hydra.sweeper.n_trials={trials}")
-    args += LAUNCHERS[launcher] + ["hydra.sweeper.n_initial_configs=5"] * (preset != "random")
+    args += LAUNCHERS[launcher] + [f"hydra.sweeper.n_initial_configs={min(5, trials - 1)}"] * (
+        preset != "random"
+    )
     launched, start = time.time(), time.perf_counter()
     proc = subprocess.run(harness.command(args), cwd=harness.ROOT, env=harness.env(),
                           capture_output=True, text=True, timeout=900)  # fmt: skip

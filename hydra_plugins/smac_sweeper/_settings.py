@@ -36,10 +36,12 @@ def check(s: SMACSweeperConf) -> None:
         )
     if s.n_workers < 1 or s.n_trials < 0:
         problems.append("n_workers must be >= 1 and n_trials >= 0")
-    if s.n_initial_configs is not None and not 1 <= s.n_initial_configs <= max(s.n_trials, 1):
+    # SMAC refuses an initial design (plus the default configuration) above n_trials.
+    most = max(s.n_trials - int(s.use_default_config), 1)
+    if s.n_initial_configs is not None and not 1 <= s.n_initial_configs <= most:
         problems.append(
-            f"n_initial_configs must be null or in [1, n_trials={s.n_trials}], "
-            f"got {s.n_initial_configs}"
+            f"n_initial_configs must be null or in [1, {most}] (n_trials={s.n_trials}, "
+            f"use_default_config={s.use_default_config}), got {s.n_initial_configs}"
         )
     if not 0.0 <= s.max_failure_rate <= 1.0:
         problems.append(f"max_failure_rate must be in [0, 1], got {s.max_failure_rate}")

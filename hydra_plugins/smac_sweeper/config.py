@@ -53,10 +53,10 @@ class SMACSweeperConf:
     walltime_limit: float | None = None  # seconds (across resumes); no new batch after it
     seed: int = 0
     use_default_config: bool = True  # the space's defaults are in the initial design
-    # Configurations in SMAC's initial design (the space's default included) before its
-    # model proposes any. null = SMAC's
-    # rule (10 per hyperparameter, 5 with a budget, at most 25 % of n_trials), which makes a
-    # sweep with a large n_trials and a walltime_limit mostly random: set it then.
+    # Configurations in SMAC's initial design before its model proposes any; the space's
+    # default comes on top with use_default_config. null = SMAC's rule (10 per
+    # hyperparameter, 5 with a budget, at most 25 % of n_trials), which makes a sweep with
+    # a large n_trials and a walltime_limit mostly random: set it then.
     n_initial_configs: int | None = None
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told
