@@ -43,9 +43,9 @@ PHASES = ("ask", "launch", "tell", "outputs")
 def run(preset: str, launcher: str, trials: int, folder: Path) -> dict:
     sweep_dir = folder / f"{preset}_{launcher}"
     args = harness.overrides(sweep_dir, preset, f"hydra.sweeper.n_trials={trials}")
-    args += LAUNCHERS[launcher] + [f"hydra.sweeper.n_initial_configs={min(5, trials - 1)}"] * (
-        preset != "random"
-    )
+    args += LAUNCHERS[launcher]
+    if preset != "random":  # as in the search-efficiency study (the default is added on top)
+        args.append(f"hydra.sweeper.n_initial_configs={min(5, trials - 1)}")
     launched, start = time.time(), time.perf_counter()
     proc = subprocess.run(harness.command(args), cwd=harness.ROOT, env=harness.env(),
                           capture_output=True, text=True, timeout=900)  # fmt: skip
