@@ -3,7 +3,7 @@
 ResNet20 on a batch of 3x32x32 images with all 20 weight layers shifted (shift_depth=20),
 for Q and PS at weight_bits 3 and 5 and once with stochastic rounding. Per variant:
 
-    train step: forward, cross entropy (+ weight_decay * shift_penalty for PS), backward,
+    train step: forward, cross entropy (+ 1e-4 * shift_penalty(model) for PS), backward,
                 SGD step (momentum 0.9), project_shift_parameters
     inference:  eval mode, torch.no_grad(), forward
 
@@ -48,7 +48,7 @@ VARIANTS = {
     "PS w5 stochastic": ShiftConfig("PS", 5, rounding="stochastic"),
 }
 COMPILED = ("float", "Q w5", "PS w5")  # compilation is slow: a subset with --compile
-WEIGHT_DECAY = 1e-4
+PENALTY = 1e-4  # coefficient of the PS penalty: conf/config.yaml's default shift_penalty
 
 
 def build(config: ShiftConfig | None, base: torch.nn.Module, device: torch.device):
@@ -65,7 +65,7 @@ def train_step(model, optimizer, penalize, x, y) -> None:
     model.train()
     loss = F.cross_entropy(model(x), y)
     if penalize:
-        loss = loss + WEIGHT_DECAY * shift_penalty(model)
+        loss = loss + PENALTY * shift_penalty(model)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -12,13 +12,8 @@ from dsnn.shift import ShiftConfig, ShiftConv2d, ShiftLinear
 I_BITS, F_BITS = 4, 6  # small enough that the fixed-point rounding of inputs is visible
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny tensors: one intra-op thread for the whole module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(shift_type: str, weight_bits: int = 5, rounding: str = "deterministic"):
