@@ -2,7 +2,7 @@
 
 Configuration is composed from conf/ (see conf/config.yaml). With `-m` and a sweeper
 (`hydra/sweeper=smac_mfmo`), each trial is one call of `main`, whose return value -- the
-objectives dict documented in dsnn/training.py -- the sweeper reads back.
+objectives dict documented in dsnn/objectives.py -- the sweeper reads back.
 """
 
 import hydra

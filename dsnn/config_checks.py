@@ -61,7 +61,7 @@ RANGES: dict[str, Range] = {
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first key outside its range; build the checked dataclasses."""
-    from dsnn.energy import EnergyMeter
+    from dsnn.energy.measured import EnergyMeter
     from dsnn.shift import ShiftConfig
 
     for key, allowed in RANGES.items():

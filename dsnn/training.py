@@ -1,16 +1,7 @@
 """`train(cfg)`: one DSNN training run composed from Hydra config, returning its objectives.
 
-The returned dict is the contract with sweepers (all floats, lower is better for the
-error, energy and emission keys):
-
-    val/acc, val/error, val/loss           final model, one pass over the validation split
-    emissions/train_g, emissions/inference_g, emissions/total_g   CodeCarbon, gCO2eq
-    energy/train_kwh, energy/inference_kwh, energy/total_kwh      CodeCarbon, kWh
-    time/train_s, time/inference_s         wall time of the two measured phases
-    model/shift_layers                     number of weight layers converted to shifts
-    energy/model_uj_per_image              analytic energy of one inference, µJ (op counts x
-                                           Horowitz 45 nm energies, dsnn/energy_model.py)
-    test/acc, test/error                   only with test=true
+The returned dict is the contract with sweepers; its keys and their meaning are defined in
+dsnn/objectives.py.
 """
 
 from __future__ import annotations
@@ -22,13 +13,29 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 from dsnn.config_checks import check_config
-from dsnn.energy import EnergyMeter
-from dsnn.energy_model import OBJECTIVE_KEY, estimate_energy
-from dsnn.lit_module import DSNNLitModule
-from dsnn.shift import ShiftConfig, convert_to_shift, export_quantized, shift_layers
+from dsnn.energy.analytic import estimate_energy
+from dsnn.energy.measured import EnergyMeter
+from dsnn.network import build_lit_module, image_shape
+from dsnn.objectives import (
+    EMISSIONS_INFERENCE_G,
+    EMISSIONS_TOTAL_G,
+    EMISSIONS_TRAIN_G,
+    ENERGY_INFERENCE_KWH,
+    ENERGY_TOTAL_KWH,
+    ENERGY_TRAIN_KWH,
+    MODEL_ENERGY_UJ,
+    SHIFT_LAYERS,
+    TEST_ACC,
+    TEST_ERROR,
+    TIME_INFERENCE_S,
+    TIME_TRAIN_S,
+    VAL_ACC,
+    VAL_ERROR,
+    VAL_LOSS,
+)
+from dsnn.shift import export_quantized, shift_layers
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +45,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
-    net = build_network(cfg, datamodule.in_channels, datamodule.num_classes)
-    module = DSNNLitModule(
-        net,
-        num_classes=datamodule.num_classes,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        shift_penalty=cfg.shift_penalty,
-    )
+    module = build_lit_module(cfg, datamodule)
+    net = module.net
     loggers = [start_logger(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
@@ -70,23 +71,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
         with meter.measure("inference") as inference_energy:
             (val,) = trainer.validate(module, datamodule=datamodule, verbose=False)
         objectives = {
-            "val/acc": val["val/acc"],
-            "val/error": 1.0 - val["val/acc"],
-            "val/loss": val["val/loss"],
-            "emissions/train_g": train_energy.emissions_g,
-            "emissions/inference_g": inference_energy.emissions_g,
-            "emissions/total_g": train_energy.emissions_g + inference_energy.emissions_g,
-            "energy/train_kwh": train_energy.energy_kwh,
-            "energy/inference_kwh": inference_energy.energy_kwh,
-            "energy/total_kwh": train_energy.energy_kwh + inference_energy.energy_kwh,
-            "time/train_s": train_energy.duration_s,
-            "time/inference_s": inference_energy.duration_s,
-            "model/shift_layers": float(sum(1 for _ in shift_layers(net))),
-            OBJECTIVE_KEY: estimate_energy(net, image_shape(datamodule)).total_uj,
+            VAL_ACC: val[VAL_ACC],
+            VAL_ERROR: 1.0 - val[VAL_ACC],
+            VAL_LOSS: val[VAL_LOSS],
+            EMISSIONS_TRAIN_G: train_energy.emissions_g,
+            EMISSIONS_INFERENCE_G: inference_energy.emissions_g,
+            EMISSIONS_TOTAL_G: train_energy.emissions_g + inference_energy.emissions_g,
+            ENERGY_TRAIN_KWH: train_energy.energy_kwh,
+            ENERGY_INFERENCE_KWH: inference_energy.energy_kwh,
+            ENERGY_TOTAL_KWH: train_energy.energy_kwh + inference_energy.energy_kwh,
+            TIME_TRAIN_S: train_energy.duration_s,
+            TIME_INFERENCE_S: inference_energy.duration_s,
+            SHIFT_LAYERS: float(sum(1 for _ in shift_layers(net))),
+            MODEL_ENERGY_UJ: estimate_energy(net, image_shape(datamodule)).total_uj,
         }
         if cfg.test:
             (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
-            objectives |= {"test/acc": test["test/acc"], "test/error": 1.0 - test["test/acc"]}
+            objectives |= {TEST_ACC: test[TEST_ACC], TEST_ERROR: 1.0 - test[TEST_ACC]}
         objectives = {k: float(v) for k, v in objectives.items()}
         for lg in loggers:
             lg.log_metrics({f"final/{k}": v for k, v in objectives.items()})
@@ -97,56 +98,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         finish_wandb(loggers, failed)
 
 
-def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> nn.Module:
-    """The float network of `cfg.model`, pretrained if asked, with `shift_depth` layers shifted."""
-    net = instantiate(cfg.model, in_channels=in_channels, num_classes=num_classes)
-    if cfg.get("pretrained"):
-        load_float_weights(net, cfg.pretrained)
-    return convert_to_shift(net, cfg.shift_depth, ShiftConfig(**cfg.quantization))
-
-
-def image_shape(datamodule) -> tuple[int, int, int]:
-    """(C, H, W) of one input image of the data module."""
-    return (datamodule.in_channels, datamodule.image_size, datamodule.image_size)
-
-
-def load_float_weights(net: nn.Module, path: str) -> None:
-    """Load a float checkpoint of this project: a Lightning .ckpt or a plain state_dict."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"pretrained={path!r}: no such file; train one with shift_depth=0 "
-            "(`make pretrained`) or set pretrained=null"
-        )
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    if "state_dict" in state:  # Lightning checkpoint: the network sits under `net.`
-        state = {
-            k.removeprefix("net."): v
-            for k, v in state["state_dict"].items()
-            if k.startswith("net.")
-        }
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(
-            f"pretrained={path!r} does not fit model {type(net).__name__}: it must be a float "
-            f"checkpoint (shift_depth=0) of the same model and data shape.\n{err}"
-        ) from err
-
-
 def log_summary(objectives: dict[str, float], output_dir: Path) -> None:
     log.info(
         "val/acc %.4f | emissions train %.4g g + inference %.4g g = %.4g gCO2eq "
         "| energy %.4g kWh | train %.1f s",
-        objectives["val/acc"],
-        objectives["emissions/train_g"],
-        objectives["emissions/inference_g"],
-        objectives["emissions/total_g"],
-        objectives["energy/total_kwh"],
-        objectives["time/train_s"],
+        objectives[VAL_ACC],
+        objectives[EMISSIONS_TRAIN_G],
+        objectives[EMISSIONS_INFERENCE_G],
+        objectives[EMISSIONS_TOTAL_G],
+        objectives[ENERGY_TOTAL_KWH],
+        objectives[TIME_TRAIN_S],
     )
-    if "test/acc" in objectives:
-        log.info("test/acc %.4f", objectives["test/acc"])
+    if TEST_ACC in objectives:
+        log.info("test/acc %.4f", objectives[TEST_ACC])
     log.info("outputs in %s", output_dir)
 
 

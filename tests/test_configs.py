@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 
 from dsnn.config_checks import ConfigError, check_config
 from dsnn.lit_module import DSNNLitModule
+from dsnn.network import build_lit_module, build_network
 from dsnn.shift import ShiftConv2d, ShiftLinear
-from dsnn.training import build_network
 from tests.conftest import CONF, ROOT
 
 GROUPS = [
@@ -36,14 +36,7 @@ EXPERIMENTS = sorted(f.stem for f in (CONF / "experiment").glob("*.yaml"))
 def one_training_step(cfg) -> tuple[DSNNLitModule, torch.Tensor]:
     """Instantiate what train() instantiates and run one forward/backward/step on a tiny batch."""
     datamodule = instantiate(cfg.data)  # constructor only: no files are read
-    net = build_network(cfg, datamodule.in_channels, datamodule.num_classes)
-    module = DSNNLitModule(
-        net,
-        num_classes=datamodule.num_classes,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        shift_penalty=cfg.shift_penalty,
-    )
+    module = build_lit_module(cfg, datamodule)
     optimizers = module.configure_optimizers()
     optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
     size = datamodule.image_size
@@ -192,3 +185,4 @@ def test_shift_penalty_follows_weight_decay_unless_set(compose_cfg):
     assert compose_cfg("optimizer.weight_decay=0.003").shift_penalty == 0.003
     assert compose_cfg("shift_penalty=0").shift_penalty == 0
     assert OmegaConf.select(compose_cfg(), "shift_penalty") == 1e-4
+

@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
-from dsnn.energy_model import OBJECTIVE_KEY
 from dsnn.evaluation import evaluate
+from dsnn.objectives import MODEL_ENERGY_UJ
 from dsnn.training import train
 from hydra_plugins.smac_sweeper._journal import Journal
 from hydra_plugins.smac_sweeper._outputs import summarise, write_all
@@ -78,15 +78,15 @@ def test_checkpoint_mode_reports_and_exports(compose_cfg, compose_eval, tmp_path
     run = tmp_path / "run"
     objectives = train_run(compose_cfg, run, "experiment=demo", *TINY, "test=true")
     # the analytic energy is a training objective the sweeper can read
-    values, _ = read_objectives(objectives, ["val/error", OBJECTIVE_KEY])
-    assert values[OBJECTIVE_KEY] > 0
+    values, _ = read_objectives(objectives, ["val/error", MODEL_ENERGY_UJ])
+    assert values[MODEL_ENERGY_UJ] > 0
 
     results = evaluate(compose_eval("mode=checkpoint", f"checkpoint={run}", "test_images=128"))
 
     # the same model on the same 128 test images as train's one test batch
     assert results["test/images"] == 128
     assert results["test/acc"] == pytest.approx(objectives["test/acc"])
-    assert results[OBJECTIVE_KEY] == pytest.approx(objectives[OBJECTIVE_KEY])
+    assert results[MODEL_ENERGY_UJ] == pytest.approx(objectives[MODEL_ENERGY_UJ])
     assert results["export/identical_logits"] and results["export/identical_predictions"]
     assert results["size/export_bytes"] < results["size/float32_checkpoint_bytes"]
     assert results["integer/identical_logits_float64"] == 1.0

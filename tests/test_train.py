@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from dsnn.lit_module import TrainingDivergedError
-from dsnn.training import build_network, train
+from dsnn.network import build_network
+from dsnn.objectives import TEST_KEYS, TRAIN_KEYS
+from dsnn.training import train
 from tests.conftest import ROOT
 
 # 2 % of Fashion-MNIST (1100 images), a 1000-image validation split, one epoch, ResNet20 of
@@ -39,6 +41,7 @@ def test_train_returns_objectives_and_leaves_an_offline_wandb_run(compose_cfg, t
         assert train_v > 0 and infer_v > 0
         assert objectives[f"{kind}/total_{unit}"] == pytest.approx(train_v + infer_v)
     assert objectives["model/shift_layers"] == 20
+    assert list(objectives) == list(TRAIN_KEYS)  # the contract of dsnn/objectives.py
     assert all(isinstance(v, float) and math.isfinite(v) for v in objectives.values())
     assert not (tmp_path / "emissions.csv").exists()
 
@@ -58,6 +61,7 @@ def test_test_split_is_reported_only_when_asked(compose_cfg):
     assert 0.0 <= objectives["test/acc"] <= 1.0
     assert objectives["test/error"] == pytest.approx(1.0 - objectives["test/acc"])
     assert objectives["emissions/total_g"] == 0.0  # energy.enabled=false
+    assert list(objectives) == [*TRAIN_KEYS, *TEST_KEYS]
 
 
 def test_pretrained_float_weights_are_loaded_before_conversion(compose_cfg, tmp_path):

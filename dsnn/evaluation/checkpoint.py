@@ -10,17 +10,18 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from dsnn.energy import EnergyMeter
-from dsnn.energy_model import OBJECTIVE_KEY, estimate_energy
+from dsnn.energy.analytic import estimate_energy
+from dsnn.energy.measured import EnergyMeter
 from dsnn.evaluation.report import format_table, log_to_wandb, write_csv, write_json
 from dsnn.evaluation.runs import apply_dotlist
-from dsnn.export import FORMAT, load_exported, save_exported, size_report
-from dsnn.integer_forward import verify_integer_forward
+from dsnn.network import image_shape, is_lightning_checkpoint, load_trained, network_spec
+from dsnn.objectives import SHIFT_LAYERS, TEST_ACC, TEST_ERROR
 from dsnn.shift import export_quantized, shift_layers
-from dsnn.training import build_network, image_shape
+from dsnn.shift.export import FORMAT, load_exported, save_exported, size_report
+from dsnn.shift.integer import verify_integer_forward
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def find_source(checkpoint: str) -> Source:
     if isinstance(state, dict) and state.get("format") == FORMAT:
         kind = "export"
     else:
-        kind = "lightning" if isinstance(state, dict) and "state_dict" in state else "state_dict"
+        kind = "lightning" if is_lightning_checkpoint(state) else "state_dict"
     for folder in (path.parent, path.parent.parent):
         saved = folder / ".hydra" / "config.yaml"
         if saved.is_file():
@@ -61,29 +62,8 @@ def load_network(source: Source, run_cfg: DictConfig, datamodule) -> nn.Module:
     """The trained network with its parameters at their exact shift values, in eval mode."""
     if source.kind == "export":
         return load_exported(source.path)
-    with open_dict(run_cfg):
-        run_cfg.pretrained = None  # the weights come from the checkpoint
-    net = build_network(run_cfg, datamodule.in_channels, datamodule.num_classes)
-    state = torch.load(source.path, map_location="cpu", weights_only=True)
-    if source.kind == "lightning":  # the network sits under `net.` in DSNNLitModule
-        state = {
-            k.removeprefix("net."): v
-            for k, v in state["state_dict"].items()
-            if k.startswith("net.")
-        }
-    net.load_state_dict(state)
+    net = load_trained(run_cfg, datamodule.in_channels, datamodule.num_classes, source.path)
     return export_quantized(net).eval()
-
-
-def network_spec(run_cfg: DictConfig, datamodule) -> dict[str, Any]:
-    """What `dsnn.export.build_from_spec` needs to rebuild the network."""
-    return {
-        "model": OmegaConf.to_container(run_cfg.model, resolve=True),
-        "in_channels": datamodule.in_channels,
-        "num_classes": datamodule.num_classes,
-        "shift_depth": int(run_cfg.shift_depth),
-        "quantization": OmegaConf.to_container(run_cfg.quantization, resolve=True),
-    }
 
 
 @torch.no_grad()
@@ -152,14 +132,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     energy = estimate_energy(net, image_shape(datamodule), cfg.memory)
     results: dict[str, Any] = {
         "checkpoint": str(source.path),
-        "test/acc": correct / images,
-        "test/error": 1.0 - correct / images,
+        TEST_ACC: correct / images,
+        TEST_ERROR: 1.0 - correct / images,
         "test/images": images,
         "emissions/test_g": reading.emissions_g,
         "energy/test_kwh": reading.energy_kwh,
         "time/test_s": reading.duration_s,
-        "model/shift_layers": sum(1 for _ in shift_layers(net)),
-        OBJECTIVE_KEY: energy.total_uj,
+        SHIFT_LAYERS: sum(1 for _ in shift_layers(net)),
         **energy.as_dict(),
     }
     net.cpu()
@@ -168,7 +147,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     )
     exported = out / "model.dsnn" if cfg.export else None
     if exported is not None:
-        spec, run_yaml = network_spec(run_cfg, datamodule), OmegaConf.to_yaml(source.run_cfg)
+        spec = network_spec(run_cfg, datamodule.in_channels, datamodule.num_classes)
+        run_yaml = OmegaConf.to_yaml(source.run_cfg)
         results |= export_and_compare(net, exported, spec, run_yaml, verify)
         if source.kind == "state_dict":
             results["size/model_pt_bytes"] = source.path.stat().st_size

@@ -23,6 +23,13 @@ from dsnn.evaluation.report import (
     write_json,
 )
 from dsnn.evaluation.runs import compose_train_config, run_training, seed_list
+from dsnn.objectives import (
+    EMISSIONS_INFERENCE_G,
+    EMISSIONS_TOTAL_G,
+    EMISSIONS_TRAIN_G,
+    MODEL_ENERGY_UJ,
+    TEST_ACC,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +70,8 @@ def figure1(cfg: DictConfig) -> dict[str, Any]:
                 r for r in runs
                 if r["config"] == name and r["shift_depth"] == depth and r["status"] == "success"
             ]  # fmt: skip
-            acc, acc_std = mean_std(r["test/acc"] for r in mine)
-            uj, _ = mean_std(r["energy/model_uj_per_image"] for r in mine)
+            acc, acc_std = mean_std(r[TEST_ACC] for r in mine)
+            uj, _ = mean_std(r[MODEL_ENERGY_UJ] for r in mine)
             points.append(
                 {"config": name, "shift_depth": depth, "runs": len(mine),
                  "test_acc_pct_mean": 100 * acc, "test_acc_pct_std": 100 * acc_std,
@@ -113,8 +120,8 @@ def table1(cfg: DictConfig) -> dict[str, Any]:
             )
             runs.append({"experiment": name, "seed": seed, **record})
         ok = [r for r in runs if r["experiment"] == name and r["status"] == "success"]
-        acc = mean_std(r["test/acc"] for r in ok)
-        total = mean_std(r["emissions/total_g"] for r in ok)
+        acc = mean_std(r[TEST_ACC] for r in ok)
+        total = mean_std(r[EMISSIONS_TOTAL_G] for r in ok)
         paper = PAPER_TABLE1.get(name, {})
         rows.append(
             {
@@ -122,9 +129,9 @@ def table1(cfg: DictConfig) -> dict[str, Any]:
                 "runs": f"{len(ok)}/{len(seeds)}",
                 "accuracy (%)": pm(*acc, 100),
                 "emissions (gCO2eq)": pm(*total),
-                "train (g)": mean_std(r["emissions/train_g"] for r in ok)[0],
-                "inference (g)": mean_std(r["emissions/inference_g"] for r in ok)[0],
-                "µJ/image": mean_std(r["energy/model_uj_per_image"] for r in ok)[0],
+                "train (g)": mean_std(r[EMISSIONS_TRAIN_G] for r in ok)[0],
+                "inference (g)": mean_std(r[EMISSIONS_INFERENCE_G] for r in ok)[0],
+                "µJ/image": mean_std(r[MODEL_ENERGY_UJ] for r in ok)[0],
                 "paper accuracy (%)": paper.get("accuracy_pct"),
                 "paper emissions (g)": paper.get("emissions_g"),
                 "test_acc_mean": acc[0], "test_acc_std": acc[1],

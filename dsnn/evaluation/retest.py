@@ -28,18 +28,27 @@ from dsnn.evaluation.report import (
     write_json,
 )
 from dsnn.evaluation.runs import apply_dotlist, run_training, seed_list
+from dsnn.objectives import (
+    EMISSIONS_INFERENCE_G,
+    EMISSIONS_TOTAL_G,
+    EMISSIONS_TRAIN_G,
+    MODEL_ENERGY_UJ,
+    TEST_ACC,
+    TEST_ERROR,
+    VAL_ERROR,
+)
 
 log = logging.getLogger(__name__)
 
 # Reported per configuration (mean and std over seeds), besides the sweep's objectives
 REPORTED = (
-    "test/acc",
-    "test/error",
-    "val/error",
-    "emissions/total_g",
-    "emissions/train_g",
-    "emissions/inference_g",
-    "energy/model_uj_per_image",
+    TEST_ACC,
+    TEST_ERROR,
+    VAL_ERROR,
+    EMISSIONS_TOTAL_G,
+    EMISSIONS_TRAIN_G,
+    EMISSIONS_INFERENCE_G,
+    MODEL_ENERGY_UJ,
 )
 
 

@@ -3,16 +3,21 @@ shift layers (DeepShift-Q and DeepShift-PS) and the conversion of float networks
 
     config = ShiftConfig(shift_type="PS", weight_bits=5)
     model = convert_to_shift(model, shift_depth=20, config=config)
-    ...  # each step: loss + weight_decay * shift_penalty(model); step; project_shift_parameters
+    ...  # each step: loss + coefficient * shift_penalty(model); step; project_shift_parameters
     export_quantized(model)  # before saving: parameters := their quantized values
+
+Deployment, imported from its module: dsnn.shift.export (the multiplication-free file
+format) and dsnn.shift.integer (the integer-only reference forward).
 """
 
 from dsnn.shift.config import ShiftConfig
 from dsnn.shift.convert import (
     convert_to_shift,
     count_weight_layers,
+    eval_mode,
     export_quantized,
     last_layers_filter,
+    named_shift_layers,
     project_shift_parameters,
     shift_layers,
     shift_penalty,
@@ -27,8 +32,10 @@ __all__ = [
     "ShiftLinear",
     "convert_to_shift",
     "count_weight_layers",
+    "eval_mode",
     "export_quantized",
     "last_layers_filter",
+    "named_shift_layers",
     "project_shift_parameters",
     "round_power_of_two",
     "round_to_fixed",

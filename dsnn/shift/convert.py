@@ -12,6 +12,7 @@ layers, nn.MultiheadAttention's out_proj, ...) have their own forward and are sk
 """
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,24 @@ def count_weight_layers(model: nn.Module) -> int:
 def shift_layers(model: nn.Module) -> Iterator[ShiftLayer]:
     """The shift layers of `model`, in named_modules() order."""
     return (m for m in model.modules() if isinstance(m, ShiftLayer))
+
+
+def named_shift_layers(model: nn.Module) -> dict[str, ShiftLayer]:
+    """Fully qualified name -> shift layer, in named_modules() order (shared layers once)."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, ShiftLayer)}
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block `model` is in evaluation mode; after it every module's training
+    flag is as before (so BatchNorm statistics and stochastic rounding are untouched)."""
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        yield model
+    finally:
+        for module, training in flags.items():
+            module.training = training
 
 
 def last_layers_filter(model: nn.Module, shift_depth: int) -> Filter:
@@ -114,7 +133,8 @@ def export_quantized(model: nn.Module) -> nn.Module:
 def shift_penalty(model: nn.Module) -> Tensor:
     """0.5 * sum over PS layers of sum((2^P)^2): DeepShift's weight decay of the shifts.
 
-    The caller multiplies by weight_decay and adds it to the loss; P gets no plain weight
+    The caller multiplies by the coefficient `shift_penalty` (conf/config.yaml; it follows
+    the optimizer's weight decay unless set) and adds it to the loss; P gets no plain weight
     decay. As DeepShift's training script (`shift_l2_norm`) it uses the raw, unrounded P,
     i.e. the L2 norm of |W| = 2^P; there it was found as `optimizer.param_groups[2]`,
     here by layer type. A float scalar 0 when there are no PS layers.

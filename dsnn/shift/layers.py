@@ -88,6 +88,12 @@ class ShiftLayer:
             return self._frozen_weight()
         return self._quantize(stochastic=self.training and self.config.rounding == "stochastic")
 
+    @torch.no_grad()
+    def exact_weight(self) -> Tensor:
+        """The weight evaluation uses (rounding to nearest), whatever the training flag;
+        detached, for export and the integer forward."""
+        return self._quantize(stochastic=False).detach()
+
     def _quantize(self, stochastic: bool) -> Tensor:
         cfg = self.config
         if cfg.shift_type == "Q":

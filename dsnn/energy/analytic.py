@@ -1,5 +1,5 @@
 """Analytic energy per inference from operation counts (a deterministic proxy, next to the
-CodeCarbon measurements of dsnn/energy.py).
+CodeCarbon measurements of dsnn/energy/measured.py).
 
 Operation energies: M. Horowitz, "Computing's energy problem (and what we can do about
 it)", ISSCC 2014, p. 10-14, 45 nm process at 0.9 V:
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dsnn.shift import ShiftLayer
+from dsnn.objectives import MODEL_ENERGY_UJ
+from dsnn.shift import ShiftLayer, eval_mode
 
 # Horowitz (ISSCC 2014), 45 nm, pJ per operation
 FP32_MULT_PJ = 3.7
@@ -45,9 +46,6 @@ INT_ADD_PJ = {8: 0.03, 32: 0.1}
 # pJ per 64-bit read, by where the weights live
 MEMORY_PJ_PER_64_BITS = {"sram_8kb": 10.0, "sram_32kb": 20.0, "sram_1mb": 100.0, "dram": 2600.0}
 DEFAULT_MEMORY = "sram_1mb"  # ResNet20's 270k float32 parameters are about 1 MB
-
-# The objective key of train(cfg) (dsnn/training.py) and the sweeps
-OBJECTIVE_KEY = "energy/model_uj_per_image"
 
 
 def int_add_pj(bits: int) -> float:
@@ -106,7 +104,7 @@ class EnergyEstimate:
     def as_dict(self) -> dict[str, float]:
         c = self.counts
         return {
-            "energy_model/total_uj": self.total_uj,
+            MODEL_ENERGY_UJ: self.total_uj,  # the objective; its breakdown follows
             "energy_model/float_uj": self.float_pj * 1e-6,
             "energy_model/shift_uj": self.shift_pj * 1e-6,
             "energy_model/int_add_uj": self.int_add_pj * 1e-6,
@@ -163,18 +161,14 @@ def count_ops(model: nn.Module, input_shape: Sequence[int]) -> dict[str, OpCount
                 layers[name] = counts  # a module called twice is counted for its last call
 
         handles.append(module.register_forward_hook(hook))
-    flags = {m: m.training for m in model.modules()}
     param = next(model.parameters(), None)
     device = param.device if param is not None else None
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, *input_shape, device=device))
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in flags.items():
-            module.training = training
     return layers
 
 

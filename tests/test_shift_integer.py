@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from dsnn.integer_forward import (
+from dsnn.models import ResNet20
+from dsnn.shift import ShiftConfig, ShiftConv2d, ShiftLinear, convert_to_shift, shift_layers
+from dsnn.shift.integer import (
     compare_layers,
     integer_layer_forward,
     integer_shift_layers,
     to_fixed_integer,
     verify_integer_forward,
 )
-from dsnn.models import ResNet20
-from dsnn.shift import ShiftConfig, ShiftConv2d, ShiftLinear, convert_to_shift, shift_layers
 
 ACTIVATIONS = [(4, 4), (8, 8), (16, 16)]
 

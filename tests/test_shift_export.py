@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from dsnn.export import (
-    build_from_spec,
+from dsnn.models import ResNet20
+from dsnn.network import build_from_spec
+from dsnn.shift import ShiftConfig, convert_to_shift, export_quantized, shift_layers
+from dsnn.shift.export import (
     decode_weight,
     encode_weight,
     load_exported,
@@ -17,8 +19,6 @@ from dsnn.export import (
     size_report,
     unpack_bits,
 )
-from dsnn.models import ResNet20
-from dsnn.shift import ShiftConfig, convert_to_shift, export_quantized, shift_layers
 
 
 @pytest.mark.parametrize("bits", range(2, 9))

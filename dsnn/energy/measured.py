@@ -22,13 +22,6 @@ class EnergyReading:
     emissions_g: float = 0.0
     duration_s: float = 0.0
 
-    def __add__(self, other: EnergyReading) -> EnergyReading:
-        return EnergyReading(
-            self.energy_kwh + other.energy_kwh,
-            self.emissions_g + other.emissions_g,
-            self.duration_s + other.duration_s,
-        )
-
 
 @dataclass(frozen=True)
 class EnergyMeter:

@@ -12,9 +12,9 @@ The codes of a layer are packed b bits each, most significant bit first, into by
 `export_state` gives the export as a dict:
 
     format     "dsnn-shift/1"
-    spec       how to rebuild the network: model (Hydra config with _target_), in_channels,
-               num_classes, shift_depth, quantization (ShiftConfig fields); None when the
-               caller passes the network to `load_exported`
+    spec       how to rebuild the network (dsnn/network.py): model (Hydra config with
+               _target_), in_channels, num_classes, shift_depth, quantization (ShiftConfig
+               fields); None when the caller passes the network to `load_exported`
     run_config the run's config as YAML text (or None)
     shift      layer name -> {"shape", "codes" (packed uint8), "config"}
     float      the remaining state_dict entries (float32 and integer buffers)
@@ -33,7 +33,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dsnn.shift import ShiftConfig, ShiftLayer, convert_to_shift
+from dsnn.shift.config import ShiftConfig
+from dsnn.shift.convert import named_shift_layers
+from dsnn.shift.layers import ShiftLayer
 
 FORMAT = "dsnn-shift/1"
 
@@ -93,29 +95,13 @@ def _shift_keys(name: str, layer: ShiftLayer) -> list[str]:
     return [prefix + f for f in fields]
 
 
-def _shift_layers(model: nn.Module) -> dict[str, ShiftLayer]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, ShiftLayer)}
-
-
-@torch.no_grad()
-def _exact_weight(layer: ShiftLayer) -> Tensor:
-    """The weight evaluation uses (rounding to nearest, whatever the training flag)."""
-    training = layer.training
-    layer.training = False
-    try:
-        return layer.quantized_weight().detach().cpu()
-    finally:
-        layer.training = training
-
-
 def export_state(
     model: nn.Module, spec: dict[str, Any] | None = None, run_config: str | None = None
 ) -> dict[str, Any]:
     """The export dict of `model` (see the module docstring); the model is not changed."""
-    layers = _shift_layers(model)
     shift, skip = {}, set()
-    for name, layer in layers.items():
-        weight = _exact_weight(layer)
+    for name, layer in named_shift_layers(model).items():
+        weight = layer.exact_weight().cpu()
         codes = encode_weight(weight, layer.config)
         shift[name] = {
             "shape": list(weight.shape),
@@ -187,16 +173,6 @@ def _from_file(stored: dict[str, Any]) -> dict[str, Any]:
             "float": floats}  # fmt: skip
 
 
-def build_from_spec(spec: dict[str, Any]) -> nn.Module:
-    """The (untrained) network a spec describes: float model, then its shift layers."""
-    from hydra.utils import instantiate
-
-    net = instantiate(
-        spec["model"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
-    )
-    return convert_to_shift(net, spec["shift_depth"], ShiftConfig(**spec["quantization"]))
-
-
 def read_exported(path: str | Path) -> dict[str, Any]:
     """`export_state`'s dict back from a file written by `save_exported`."""
     stored = torch.load(path, map_location="cpu", weights_only=True)
@@ -209,14 +185,18 @@ def read_exported(path: str | Path) -> dict[str, Any]:
 def load_exported(path: str | Path | dict, model: nn.Module | None = None) -> nn.Module:
     """The network of an export (a path or `export_state`'s dict), in evaluation mode.
 
-    `model` (same architecture) receives the weights; None builds it from the file's spec.
+    `model` (same architecture) receives the weights; None builds it from the file's spec
+    (with dsnn.network.build_from_spec).
     """
     state = read_exported(path) if isinstance(path, (str, Path)) else path
     if model is None:
         if state["spec"] is None:
             raise ValueError("the export has no spec: pass the network as `model`")
+        # imported on use: the builder sits above dsnn.shift (it knows configs and Lightning)
+        from dsnn.network import build_from_spec
+
         model = build_from_spec(state["spec"])
-    layers = _shift_layers(model)
+    layers = named_shift_layers(model)
     if set(layers) != set(state["shift"]):
         raise ValueError(
             f"shift layers differ: file {sorted(state['shift'])}, model {sorted(layers)}"

@@ -34,6 +34,7 @@ CPU only (CUDA has no integer convolution).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dsnn.shift import ShiftConv2d, ShiftLayer, ShiftLinear
+from dsnn.shift.convert import eval_mode, export_quantized, named_shift_layers, shift_layers
+from dsnn.shift.layers import ShiftConv2d, ShiftLayer, ShiftLinear
 
 
 @dataclass
@@ -69,12 +71,7 @@ def to_fixed_integer(x: Tensor, integer_bits: int, fraction_bits: int) -> Tensor
 @torch.no_grad()
 def _shift_and_sign(layer: ShiftLayer) -> tuple[Tensor, Tensor]:
     """(p, s) as int64, from the weight evaluation uses (rounding to nearest)."""
-    training = layer.training
-    layer.training = False
-    try:
-        weight = layer.quantized_weight().detach().cpu().to(torch.float64)
-    finally:
-        layer.training = training
+    weight = layer.exact_weight().cpu().to(torch.float64)
     sign = torch.sign(weight).to(torch.int64)
     shift = torch.log2(weight.abs().clamp_min(2.0**layer.config.min_shift)).round()
     return shift.to(torch.int64), sign
@@ -131,7 +128,7 @@ def integer_layer_forward(layer: ShiftLayer, x: Tensor) -> IntegerOutput:
 def integer_shift_layers(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every shift layer of `model` runs `integer_layer_forward` (its
     output converted back to the input's dtype and device); other layers run as before."""
-    layers = [m for m in model.modules() if isinstance(m, ShiftLayer)]
+    layers = list(shift_layers(model))
 
     def run(layer: ShiftLayer, x: Tensor) -> Tensor:
         return integer_layer_forward(layer, x).to_float(x.dtype).to(x.device)
@@ -158,20 +155,13 @@ def compare_layers(model: nn.Module, x: Tensor) -> dict[str, dict[str, float]]:
 
         return hook
 
-    handles = [
-        m.register_forward_hook(keep(name))
-        for name, m in model.named_modules()
-        if isinstance(m, ShiftLayer)
-    ]
-    flags = {m: m.training for m in model.modules()}
+    handles = [m.register_forward_hook(keep(n)) for n, m in named_shift_layers(model).items()]
     try:
-        model.eval()
-        model(x)
+        with eval_mode(model):
+            model(x)
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in flags.items():
-            module.training = training
     report = {}
     for name, (layer, inputs, output) in captured.items():
         result = integer_layer_forward(layer, inputs)
@@ -188,8 +178,6 @@ def compare_layers(model: nn.Module, x: Tensor) -> dict[str, dict[str, float]]:
 
 def _float64_forward(layer: ShiftLayer, x: Tensor) -> Tensor:
     """The fake-quant forward of `layer` in float64 on the CPU (the layer is unchanged)."""
-    import copy
-
     # rounded in the layer's own dtype first, so float64 sees the very same weights
     twin = copy.deepcopy(layer).cpu().export_().double().eval()
     return twin(x.detach().cpu().double())
@@ -204,10 +192,6 @@ def verify_integer_forward(model: nn.Module, x: Tensor) -> dict[str, float]:
     integer shift layers (other layers in float64) against the float64 fake-quant network
     (logits bit for bit) and against the float32 network as trained (predictions).
     """
-    import copy
-
-    from dsnn.shift import export_quantized
-
     model = copy.deepcopy(model).cpu().eval()
     x = x.cpu()
     layers = compare_layers(model, x)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from dsnn.energy_model import (
+from dsnn.energy.analytic import (
     FP32_ADD_PJ,
     FP32_MULT_PJ,
     MEMORY_PJ_PER_64_BITS,

@@ -1,0 +1,118 @@
+"""The one place that turns a run's config, or an export's spec, into a DSNN and its
+LightningModule, and that loads weights into it.
+
+A spec is the plain-typed description of a network that an export stores:
+
+    model         the `model:` config (a dict with `_target_` and its arguments)
+    in_channels   of the data (from the data module)
+    num_classes   of the data (from the data module)
+    shift_depth   weight layers converted to shifts, counted from the classifier
+    quantization  ShiftConfig fields
+
+A run config builds through its spec (`network_spec`), so `build_from_spec` is the only
+function that instantiates what a config or a file names.
+
+Weights on disk are data, read with `weights_only=True`: a plain state_dict (model.pt) or a
+Lightning checkpoint, whose network entries carry the `net.` prefix of
+`DSNNLitModule.net`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from dsnn.lit_module import DSNNLitModule
+from dsnn.shift import ShiftConfig, convert_to_shift
+
+LIGHTNING_PREFIX = "net."  # DSNNLitModule keeps the network as `self.net`
+
+
+def network_spec(cfg: DictConfig, in_channels: int, num_classes: int) -> dict[str, Any]:
+    """The spec (see the module docstring) of the network a run config describes."""
+    return {
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "shift_depth": cfg.shift_depth,
+        "quantization": OmegaConf.to_container(cfg.quantization, resolve=True),
+    }
+
+
+def build_from_spec(spec: dict[str, Any], pretrained: str | None = None) -> nn.Module:
+    """The float network a spec names, with `pretrained` float weights loaded if given,
+    then its last `shift_depth` weight layers converted to shift layers."""
+    net = instantiate(
+        spec["model"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
+    )
+    if pretrained:
+        load_float_weights(net, pretrained)
+    return convert_to_shift(net, spec["shift_depth"], ShiftConfig(**spec["quantization"]))
+
+
+def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """The network of `cfg.model`, pretrained if asked, with `shift_depth` layers shifted."""
+    return build_from_spec(network_spec(cfg, in_channels, num_classes), cfg.get("pretrained"))
+
+
+def build_lit_module(cfg: DictConfig, datamodule) -> DSNNLitModule:
+    """The LightningModule that trains the network of `cfg` on `datamodule`'s data."""
+    net = build_network(cfg, datamodule.in_channels, datamodule.num_classes)
+    return DSNNLitModule(
+        net,
+        num_classes=datamodule.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        shift_penalty=cfg.shift_penalty,
+    )
+
+
+def image_shape(datamodule) -> tuple[int, int, int]:
+    """(C, H, W) of one input image of the data module."""
+    return (datamodule.in_channels, datamodule.image_size, datamodule.image_size)
+
+
+def is_lightning_checkpoint(state: Any) -> bool:
+    """Whether a loaded file is a Lightning checkpoint (else a plain state_dict)."""
+    return isinstance(state, dict) and "state_dict" in state
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The network's state_dict from a plain state_dict file or a Lightning checkpoint."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if is_lightning_checkpoint(state):
+        return {
+            k.removeprefix(LIGHTNING_PREFIX): v
+            for k, v in state["state_dict"].items()
+            if k.startswith(LIGHTNING_PREFIX)
+        }
+    return state
+
+
+def load_float_weights(net: nn.Module, path: str) -> None:
+    """Load a float checkpoint of this project: a Lightning .ckpt or a plain state_dict."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"pretrained={path!r}: no such file; train one with shift_depth=0 "
+            "(`make pretrained`) or set pretrained=null"
+        )
+    try:
+        net.load_state_dict(read_state_dict(path))
+    except RuntimeError as err:
+        raise ValueError(
+            f"pretrained={path!r} does not fit model {type(net).__name__}: it must be a float "
+            f"checkpoint (shift_depth=0) of the same model and data shape.\n{err}"
+        ) from err
+
+
+def load_trained(cfg: DictConfig, in_channels: int, num_classes: int, path: Path) -> nn.Module:
+    """The network of a run config with its trained weights from `path` (model.pt or a
+    Lightning checkpoint); the run's `pretrained` is not read, the weights replace it."""
+    net = build_from_spec(network_spec(cfg, in_channels, num_classes))
+    net.load_state_dict(read_state_dict(path))
+    return net
