@@ -10,10 +10,13 @@ import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dsnn.config_checks import ConfigError, check_config
+from dsnn.energy.measured import EnergyMeter
 from dsnn.lit_module import DSNNLitModule
 from dsnn.network import build_lit_module, build_network
 from dsnn.shift import ShiftConv2d, ShiftLinear
@@ -28,6 +31,7 @@ GROUPS = [
     "trainer",
     "callbacks",
     "logger",
+    "energy",
 ]
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))]
 EXPERIMENTS = sorted(f.stem for f in (CONF / "experiment").glob("*.yaml"))
@@ -186,3 +190,15 @@ def test_shift_penalty_follows_weight_decay_unless_set(compose_cfg):
     assert compose_cfg("shift_penalty=0").shift_penalty == 0
     assert OmegaConf.select(compose_cfg(), "shift_penalty") == 1e-4
 
+
+def test_one_energy_group_serves_train_and_evaluate(compose_cfg):
+    """conf/energy/ holds the one `energy:` block of both entry configs; overrides reach both."""
+    train_cfg = compose_cfg("energy.country_iso_code=FRA")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        evaluate_cfg = compose("evaluate", overrides=["energy.country_iso_code=FRA"])
+        default = compose("evaluate").energy
+    assert default == OmegaConf.load(CONF / "energy" / "codecarbon.yaml")
+    assert train_cfg.energy == evaluate_cfg.energy
+    assert EnergyMeter(**evaluate_cfg.energy).country_iso_code == "FRA"
+    assert EnergyMeter(**train_cfg.energy).country_iso_code == "FRA"

@@ -25,7 +25,7 @@ class EnergyReading:
 
 @dataclass(frozen=True)
 class EnergyMeter:
-    """Settings of CodeCarbon's offline tracker (`energy:` in conf/config.yaml).
+    """Settings of CodeCarbon's offline tracker (`energy:`, conf/energy/codecarbon.yaml).
 
     Args:
         enabled: False skips CodeCarbon (energy and emissions are reported as 0).
