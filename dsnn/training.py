@@ -21,6 +21,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -38,6 +39,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
+    # downloads happen here, before any measured phase (fit() calls it again: a no-op); in a
+    # multi-process launch rank 0 does it, the others wait for it inside fit()
+    if rank_zero_only.rank == 0:
+        datamodule.prepare_data()
     net = build_network(cfg, datamodule.in_channels, datamodule.num_classes)
     module = DSNNLitModule(
         net,
