@@ -30,6 +30,7 @@ from dsnn.energy import EnergyMeter
 from dsnn.energy_model import OBJECTIVE_KEY, estimate_energy
 from dsnn.lit_module import DSNNLitModule
 from dsnn.shift import ShiftConfig, convert_to_shift, export_quantized, shift_layers
+from dsnn.wandb_online import offline_reason
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +157,14 @@ def log_summary(objectives: dict[str, float], output_dir: Path) -> None:
 
 
 def start_logger(logger_cfg: DictConfig):
-    """Instantiate a logger; a W&B run that cannot go online falls back to offline mode."""
-    logger = instantiate(logger_cfg)
-    if logger_cfg.get("mode") != "online":
+    """Instantiate a logger with plain-typed arguments (wandb ignores a DictConfig `settings`);
+    a W&B run that cannot go online logs offline instead."""
+    online = logger_cfg.get("mode") == "online"
+    if online and (reason := offline_reason(logger_cfg.get("settings"))):
+        log.warning("W&B cannot go online (%s); logging offline instead", reason)
+        return instantiate(logger_cfg, mode="offline", _convert_="all")
+    logger = instantiate(logger_cfg, _convert_="all")
+    if not online:
         return logger  # offline and disabled W&B runs, CSV: nothing to reach
     import wandb
 
@@ -167,7 +173,7 @@ def start_logger(logger_cfg: DictConfig):
     except wandb.errors.Error as err:
         log.warning("W&B cannot go online (%s); logging offline instead", err)
         wandb.finish(exit_code=1)
-        logger = instantiate(logger_cfg, mode="offline")
+        logger = instantiate(logger_cfg, mode="offline", _convert_="all")
     return logger
 
 
