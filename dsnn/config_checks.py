@@ -3,7 +3,8 @@
 Layer settings (quantization.*) and energy settings are validated by their own
 dataclasses (`ShiftConfig`, `EnergyMeter`); data settings by the DataModules; the shift
 depth against the model by `convert_to_shift`. Here: the keys that no constructor checks
-with a message that names the key.
+with a message that names the key, the country against CodeCarbon's own table, and
+evaluate.py's keys (`check_evaluate_config`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -30,6 +33,8 @@ class Range:
 
     def contains(self, value) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value):  # inf and nan are never a setting
             return False
         if self.integer and not isinstance(value, int):
             return False
@@ -56,22 +61,87 @@ RANGES: dict[str, Range] = {
     "trainer.max_epochs": Range(1, integer=True),
     "data.batch_size": Range(1, integer=True),
     "data.fraction": Range(0, 1, low_open=True),
+    "model.width": Range(1, integer=True),
 }
+WANDB_MODES = ("online", "offline", "disabled")
+CHOICES: dict[str, tuple[str, ...]] = {"logger.wandb.mode": WANDB_MODES}
+EVALUATE_RANGES: dict[str, Range] = {
+    "seeds": Range(1, integer=True),
+    "test_images": Range(1, integer=True),
+    "verify_images": Range(0, integer=True),
+}
+EVALUATE_CHOICES: dict[str, tuple[str, ...]] = {
+    "wandb.mode": WANDB_MODES,
+    "device": ("cpu", "cuda", "auto"),
+}
+# what each evaluate.py mode cannot run without
+EVALUATE_NEEDS = {"checkpoint": "checkpoint", "sweep": "sweep_dir"}
 
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first key outside its range; build the checked dataclasses."""
-    from dsnn.energy.measured import EnergyMeter
     from dsnn.shift import ShiftConfig
 
-    for key, allowed in RANGES.items():
+    check_keys(cfg, RANGES | {"data.val_size": val_size_range(cfg)}, CHOICES)
+    with key_prefix("quantization"):
+        ShiftConfig(**cfg.quantization)
+    check_energy(cfg.energy)
+
+
+def check_evaluate_config(cfg: DictConfig, modes: tuple[str, ...]) -> None:
+    """`check_config` for evaluate.py: the mode, its other keys, what the mode needs, energy."""
+    check_keys(cfg, EVALUATE_RANGES, {"mode": modes} | EVALUATE_CHOICES)
+    needed = EVALUATE_NEEDS.get(cfg.mode)
+    if needed and not cfg.get(needed):
+        raise ConfigError(f"mode={cfg.mode} needs {needed}=<path>; got {needed}={cfg.get(needed)}")
+    if needed and not Path(cfg[needed]).exists():
+        raise ConfigError(f"{needed}={cfg[needed]!r}: no such file or folder")
+    check_energy(cfg.energy)
+
+
+def check_keys(cfg: DictConfig, ranges: dict[str, Range], choices: dict[str, tuple]) -> None:
+    """Raise ConfigError for the first key (when present) outside its range or choices."""
+    for key, allowed in ranges.items():
         value = OmegaConf.select(cfg, key, default=None)
         if value is not None and not allowed.contains(value):
             raise ConfigError(f"{key}={value!r} is out of range: allowed {allowed}")
-    with key_prefix("quantization"):
-        ShiftConfig(**cfg.quantization)
+    for key, options in choices.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and value not in options:
+            raise ConfigError(f"{key}={value!r} is invalid; allowed: {', '.join(options)}")
+
+
+def val_size_range(cfg: DictConfig) -> Range:
+    """At least one validation image (train() reports val/*), fewer than the data set's
+    official training images (the DataModule class says how many)."""
+    target = OmegaConf.select(cfg, "data._target_", default=None)
+    size = getattr(get_class(target), "official_train_size", math.inf) if target else math.inf
+    return Range(1, size, integer=True, high_open=True)
+
+
+def check_energy(energy: DictConfig) -> None:
+    """EnergyMeter's checks, then the country against the table CodeCarbon's offline tracker
+    reads (it would silently use the world average for a code it does not know)."""
+    from dsnn.energy.measured import EnergyMeter
+
     with key_prefix("energy"):
-        EnergyMeter(**cfg.energy)
+        EnergyMeter(**energy)
+    code = energy.country_iso_code
+    known = codecarbon_countries()
+    if code not in known:
+        hint = f"; did you mean {code.upper()!r}?" if code.upper() in known else ""
+        raise ConfigError(
+            f"energy.country_iso_code={code!r} is not a country CodeCarbon knows: allowed one "
+            f"of the {len(known)} 3-letter ISO codes in its global_energy_mix.json (DEU, FRA, "
+            f"USA ...){hint}"
+        )
+
+
+def codecarbon_countries() -> set[str]:
+    """The ISO codes of CodeCarbon's global energy mix table (its offline country lookup)."""
+    from codecarbon.input import DataSource  # deferred: reads CodeCarbon's data files
+
+    return set(DataSource().get_global_energy_mix_data())
 
 
 @contextmanager

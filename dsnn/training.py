@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from dsnn.config_checks import check_config
@@ -36,6 +37,7 @@ from dsnn.objectives import (
     VAL_LOSS,
 )
 from dsnn.shift import export_quantized, shift_layers
+from dsnn.wandb_online import offline_reason
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
+    # downloads happen here, before any measured phase (fit() calls it again: a no-op); in a
+    # multi-process launch rank 0 does it, the others wait for it inside fit()
+    if rank_zero_only.rank == 0:
+        datamodule.prepare_data()
     module = build_lit_module(cfg, datamodule)
     net = module.net
     loggers = [start_logger(c) for c in (cfg.get("logger") or {}).values()]
@@ -115,9 +121,14 @@ def log_summary(objectives: dict[str, float], output_dir: Path) -> None:
 
 
 def start_logger(logger_cfg: DictConfig):
-    """Instantiate a logger; a W&B run that cannot go online falls back to offline mode."""
-    logger = instantiate(logger_cfg)
-    if logger_cfg.get("mode") != "online":
+    """Instantiate a logger with plain-typed arguments (wandb ignores a DictConfig `settings`);
+    a W&B run that cannot go online logs offline instead."""
+    online = logger_cfg.get("mode") == "online"
+    if online and (reason := offline_reason(logger_cfg.get("settings"))):
+        log.warning("W&B cannot go online (%s); logging offline instead", reason)
+        return instantiate(logger_cfg, mode="offline", _convert_="all")
+    logger = instantiate(logger_cfg, _convert_="all")
+    if not online:
         return logger  # offline and disabled W&B runs, CSV: nothing to reach
     import wandb
 
@@ -126,7 +137,7 @@ def start_logger(logger_cfg: DictConfig):
     except wandb.errors.Error as err:
         log.warning("W&B cannot go online (%s); logging offline instead", err)
         wandb.finish(exit_code=1)
-        logger = instantiate(logger_cfg, mode="offline")
+        logger = instantiate(logger_cfg, mode="offline", _convert_="all")
     return logger
 
 

@@ -5,8 +5,11 @@ Bad values fail early, naming the key, the value and the range.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -15,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from dsnn.config_checks import ConfigError, check_config
+from dsnn.config_checks import ConfigError, check_config, check_evaluate_config
 from dsnn.energy.measured import EnergyMeter
 from dsnn.lit_module import DSNNLitModule
 from dsnn.network import build_lit_module, build_network
@@ -145,6 +148,18 @@ def test_paper_presets_match_table_1(compose_cfg):
         ("trainer.max_epochs=0", "trainer.max_epochs"),
         ("energy.country_iso_code=Germany", "energy.country_iso_code"),
         ("seed=-3", "seed"),
+        # CodeCarbon would use the world average for a code it does not know
+        ("energy.country_iso_code=XXX", "energy.country_iso_code"),
+        ("energy.country_iso_code=deu", "did you mean 'DEU'"),
+        ("data.val_size=0", "data.val_size"),  # train() reports val/*
+        ("data.val_size=50000", "[1, 50000)"),  # CIFAR-10's training images
+        ("data.val_size=2.5", "data.val_size"),
+        ("model.width=0", "model.width"),
+        ("optimizer.lr=inf", "optimizer.lr"),
+        ("optimizer.lr=nan", "optimizer.lr"),
+        ("optimizer.lr=0", "(0, inf)"),
+        ("optimizer.weight_decay=inf", "optimizer.weight_decay"),
+        ("logger.wandb.mode=bogus", "online, offline, disabled"),
     ],
 )
 def test_bad_values_name_key_value_and_range(compose_cfg, override, needle):
@@ -154,6 +169,39 @@ def test_bad_values_name_key_value_and_range(compose_cfg, override, needle):
     message = str(err.value)
     assert needle in message
     assert override.split("=", 1)[1] in message  # the value is named
+
+
+def compose_evaluate(*overrides: str):
+    """The config of `python evaluate.py overrides...` (without Hydra's own node)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("evaluate", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["mode=bogus"], "checkpoint, sweep, figure1, table1"),
+        (["wandb.mode=bogus"], "online, offline, disabled"),
+        (["energy.country_iso_code=XXX"], "energy.country_iso_code"),
+        (["mode=checkpoint", "checkpoint=null"], "checkpoint=<path>"),
+        (["mode=checkpoint", "checkpoint=/no/such/run"], "no such file or folder"),
+        (["mode=sweep", "sweep_dir=/no/such/sweep"], "sweep_dir='/no/such/sweep'"),
+        (["mode=table1", "seeds=0"], "seeds=0"),
+        (["device=tpu"], "cpu, cuda, auto"),
+        (["verify_images=-1"], "verify_images=-1"),
+    ],
+)
+def test_bad_evaluate_values_name_key_value_and_range(tmp_path, overrides, needle):
+    from dsnn.evaluation import MODES
+
+    cfg = compose_evaluate(f"checkpoint={tmp_path}", *overrides)
+    try:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            check_evaluate_config(cfg, tuple(MODES))
+    finally:
+        GlobalHydra.instance().clear()
+    assert check_evaluate_config(compose_evaluate(f"checkpoint={tmp_path}"), tuple(MODES)) is None
 
 
 def test_shift_depth_beyond_the_model_is_an_error(compose_cfg):
@@ -183,6 +231,44 @@ def test_train_py_exits_nonzero_before_any_work(tmp_path, override, needle):
     assert needle in result.stderr + result.stdout
     assert not (tmp_path / "model.pt").exists()
     assert "Epoch 0" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "overrides", "line"),
+    [
+        # a config error before any work
+        ("train.py", ["energy.country_iso_code=XXX"], "error: energy.country_iso_code='XXX' is"),
+        # a data error: CIFAR-10 missing, no download
+        ("train.py", ["data=cifar10", "data.root=missing", "data.download=false"],
+         "error: CIFAR-10 not found: missing"),
+        ("evaluate.py", ["wandb.mode=bogus"], "error: wandb.mode='bogus' is invalid; allowed:"),
+    ],
+)  # fmt: skip
+def test_config_and_data_errors_print_one_line_and_exit_1(tmp_path, script, overrides, line):
+    start = time.monotonic()
+    quiet = ["logger=none"] if script == "train.py" else []
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), f"hydra.run.dir={tmp_path / 'run'}", *quiet,
+         *overrides],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(line), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "run" / "model.pt").exists()
+    assert "Epoch 0" not in result.stderr + result.stdout
+    assert time.monotonic() - start < 60
+
+
+def test_hydra_full_error_keeps_the_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "mode=bogus", f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=os.environ | {"HYDRA_FULL_ERROR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "ConfigError: mode='bogus' is invalid" in result.stderr
 
 
 def test_shift_penalty_follows_weight_decay_unless_set(compose_cfg):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import gzip
 import inspect
 import math
+import os
 import pickle
+import socket
 import struct
+import threading
+import time
 from pathlib import Path
 from urllib.error import URLError
 
@@ -21,6 +25,7 @@ from dsnn.data import (
     DatasetNotFoundError,
     FashionMNISTDataModule,
 )
+from dsnn.data.cifar10 import read_batch
 
 REPO = Path(__file__).resolve().parents[1]
 FMNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -409,6 +414,130 @@ def test_cifar_wrong_shape_batch(tmp_path):
         pickle.dump({"data": np.zeros((4, 100), np.uint8), "labels": [0] * 4}, f)
     with pytest.raises(DatasetCorruptError, match="test_batch.*expected uint8 N x 3072"):
         make_cifar(tmp_path)
+
+
+def py2_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch pickled as the official files are: Python 2 cPickle, protocol 2, str (not
+    unicode) keys and array bytes, numpy.core.multiarray._reconstruct (assembled by hand)."""
+
+    def s(text: bytes) -> bytes:  # a Python 2 str
+        return (
+            b"U" + bytes([len(text)]) + text
+            if len(text) < 256
+            else (b"T" + struct.pack("<I", len(text)) + text)
+        )
+
+    def i(value: int) -> bytes:
+        return b"K" + bytes([value]) if value < 256 else b"M" + struct.pack("<H", value)
+
+    dtype = b"cnumpy\ndtype\n" + s(b"u1") + i(0) + i(1) + b"\x87R"
+    dtype += b"(" + i(3) + s(b"|") + b"NNN" + b"J\xff\xff\xff\xff" * 2 + i(0) + b"tb"
+    array = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + i(0) + b"\x85"
+    array += s(b"b") + b"\x87R" + b"(" + i(1) + i(data.shape[0]) + i(data.shape[1]) + b"\x86"
+    array += dtype + b"\x89" + s(data.tobytes()) + b"tb"
+    items = s(b"batch_label") + s(b"training batch 1 of 5") + s(b"data") + array
+    items += s(b"labels") + b"](" + b"".join(i(v) for v in labels) + b"e"
+    return b"\x80\x02}(" + items + b"u."
+
+
+def test_cifar_reads_a_python2_batch(tmp_path):
+    data = np.random.default_rng(1).integers(0, 256, size=(3, 3072), dtype=np.uint8)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(py2_batch(data, [7, 0, 9]))
+    images, labels = read_batch(str(path))
+    assert torch.equal(images, torch.from_numpy(data).view(3, 3, 32, 32))
+    assert labels.tolist() == [7, 0, 9] and labels.dtype == torch.int64
+
+
+class Payload:
+    """Pickles as a call of `func(*args)`: what a crafted batch file runs under pickle.load."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("kind", ["os.system", "open"])
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_cifar_crafted_batch_runs_nothing(tmp_path, kind, protocol):
+    write_cifar(tmp_path)
+    marker = tmp_path / "marker"
+    payload = (
+        Payload(os.system, f"touch {marker}")
+        if kind == "os.system"
+        else (Payload(open, str(marker), "w"))
+    )
+    blob = pickle.dumps({"data": payload, "labels": [0]}, protocol=protocol)
+    target = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    target.write_bytes(blob)
+    with pytest.raises(DatasetCorruptError, match="data_batch_2.*refused global") as info:
+        make_cifar(tmp_path)
+    assert str(target) in str(info.value)
+    assert not marker.exists()
+    if kind == "open":  # the payload is live: plain pickle would have run it
+        pickle.loads(blob)
+        assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [np.zeros((2, 3072), np.uint8), [0, 1]],  # not a dict
+        {"data": [[0] * 3072], "labels": [0]},  # data not an array
+        {"data": np.zeros((2, 3072), np.uint8), "labels": ["1", "2"]},  # str labels
+        {"data": np.zeros((2, 3072), np.uint8), "labels": np.array([0.0, 1.0])},  # floats
+        {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]},  # out of 0..9
+        {"data": np.zeros((2, 3072), np.uint8), "labels": [0]},  # one label short
+        {"data": np.zeros((2, 3072), np.uint8)},  # no labels
+    ],
+)
+def test_cifar_batch_structure_is_checked(tmp_path, batch):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DatasetCorruptError, match="test_batch"):
+        read_batch(str(path))
+
+
+def test_cifar_labels_may_be_an_int_array(tmp_path):
+    path = tmp_path / "test_batch"
+    batch = {"data": np.zeros((2, 3072), np.uint8), "labels": np.array([3, 4], np.int32)}
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+    assert read_batch(str(path))[1].tolist() == [3, 4]
+
+
+def test_cifar_stalled_download_times_out(tmp_path, monkeypatch):
+    """A server that accepts and never answers: the download fails within the timeout."""
+    import torchvision.datasets
+
+    import dsnn.data.cifar10 as cifar10
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # the kernel completes the handshake; nothing ever answers
+    port = server.getsockname()[1]
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", f"http://127.0.0.1:{port}/c.tgz")
+    monkeypatch.setattr(cifar10, "DOWNLOAD_TIMEOUT_S", 1.0)
+    dm = CIFAR10DataModule(root=str(tmp_path / "cifar10"), download=True)
+    errors = []
+
+    def prepare():
+        try:
+            dm.prepare_data()
+        except DatasetNotFoundError as err:
+            errors.append(err)
+
+    start = time.monotonic()
+    worker = threading.Thread(target=prepare, daemon=True)
+    worker.start()
+    worker.join(timeout=15)
+    server.close()
+    assert not worker.is_alive(), "the download hangs"
+    assert time.monotonic() - start < 10
+    assert len(errors) == 1 and "download failed" in str(errors[0])
+    assert "timed out" in str(errors[0])
+    assert socket.getdefaulttimeout() is None  # restored
 
 
 # ------------------------------------------------------------------------- bad arguments

@@ -93,7 +93,18 @@ def test_a_nan_loss_ends_the_run_as_failed(compose_cfg):
     assert wandb.run is None  # the W&B run was finished, not left open
 
 
-def test_cifar10_run_on_files_in_cifar10_format(compose_cfg, tmp_path, cifar10_root):
+def test_cifar10_run_on_files_in_cifar10_format(compose_cfg, tmp_path, cifar10_root, monkeypatch):
+    from dsnn import training
+    from dsnn.data import CIFAR10DataModule
+
+    events = []  # the data is prepared (downloaded) before the measured training phase
+    prepare, measure = CIFAR10DataModule.prepare_data, training.EnergyMeter.measure
+    monkeypatch.setattr(
+        CIFAR10DataModule, "prepare_data", lambda dm: events.append("prepare") or prepare(dm)
+    )
+    monkeypatch.setattr(
+        training.EnergyMeter, "measure", lambda m, p: events.append(p) or measure(m, p)
+    )
     cfg = compose_cfg(
         "data=cifar10", f"data.root={cifar10_root}", "data.download=false", "data.val_size=20",
         "data.num_workers=0", "data.batch_size=16", "model.width=4", "trainer.max_epochs=1",
@@ -101,6 +112,7 @@ def test_cifar10_run_on_files_in_cifar10_format(compose_cfg, tmp_path, cifar10_r
     )  # fmt: skip
     objectives = train(cfg)
     assert 0.0 <= objectives["val/acc"] <= 1.0 and 0.0 <= objectives["test/acc"] <= 1.0
+    assert events[:2] == ["prepare", "train"] and "inference" in events
 
 
 @pytest.mark.slow

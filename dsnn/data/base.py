@@ -16,6 +16,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dsnn.config_checks import ConfigError
+
 
 class DatasetError(RuntimeError):
     """A data set is missing or unreadable; the message names the path and the fix."""
@@ -177,7 +179,11 @@ class ImageDataModule(L.LightningDataModule):
         if self.data_train is not None:
             return  # already loaded; all splits are built at once
         images, labels = self._load(train=True)
-        check_int("val_size", self.val_size, 0, images.shape[0])  # actual size of the files
+        if self.val_size >= images.shape[0]:  # the files may hold fewer than the official set
+            raise ConfigError(
+                f"data.val_size={self.val_size} is invalid: must be an int in [0, "
+                f"{images.shape[0]}), the training images in data.root={self.root!r}"
+            )
         train_idx, val_idx = seeded_split(images.shape[0], self.val_size, self.seed)
         train_idx = stratified_subset(train_idx, labels, self.fraction, self.seed)
         self.train_indices, self.val_indices = train_idx, val_idx

@@ -9,21 +9,23 @@ table1      a preset's accuracy and emissions row (Hennig et al., Table 1)
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from omegaconf import DictConfig
 
+from dsnn.config_checks import check_evaluate_config
+
+# mode -> (module, function); modules imported on use: each pulls in what only it needs
+MODES = {
+    "checkpoint": ("dsnn.evaluation.checkpoint", "evaluate_checkpoint"),
+    "sweep": ("dsnn.evaluation.retest", "retest_sweep"),
+    "figure1": ("dsnn.evaluation.paper", "figure1"),
+    "table1": ("dsnn.evaluation.paper", "table1"),
+}
+
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    # modes imported on use: each pulls in what only it needs
-    if cfg.mode == "checkpoint":
-        from dsnn.evaluation.checkpoint import evaluate_checkpoint as run
-    elif cfg.mode == "sweep":
-        from dsnn.evaluation.retest import retest_sweep as run
-    elif cfg.mode == "figure1":
-        from dsnn.evaluation.paper import figure1 as run
-    elif cfg.mode == "table1":
-        from dsnn.evaluation.paper import table1 as run
-    else:
-        raise ValueError(f"mode={cfg.mode!r}; allowed: checkpoint, sweep, figure1, table1")
-    return run(cfg)
+    check_evaluate_config(cfg, tuple(MODES))
+    module, function = MODES[cfg.mode]
+    return getattr(import_module(module), function)(cfg)

@@ -14,6 +14,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dsnn.wandb_online import offline_reason
+
 log = logging.getLogger(__name__)
 
 
@@ -85,9 +87,9 @@ def log_to_wandb(
 ) -> None:
     """One W&B run with the evaluation's tables, images and summary values.
 
-    mode offline (default) needs nothing; online falls back to offline when wandb.ai
-    cannot be reached within init_timeout; disabled skips W&B. A W&B error is logged
-    and never fails the evaluation.
+    mode offline (default) needs nothing; online falls back to offline when the W&B host
+    does not answer a 3 s probe or wandb.init fails within init_timeout; disabled skips
+    W&B. A W&B error is logged and never fails the evaluation.
     """
     mode = settings.get("mode", "offline")
     if mode == "disabled":
@@ -113,6 +115,7 @@ def log_to_wandb(
 
 def _start(wandb: Any, settings: Mapping[str, Any], name: str, output_dir: Path, mode: str):
     timeout = float(settings.get("init_timeout", 20))
+    host = {"base_url": settings["base_url"]} if settings.get("base_url") else {}  # as probed
 
     def init(mode: str):
         return wandb.init(
@@ -124,10 +127,13 @@ def _start(wandb: Any, settings: Mapping[str, Any], name: str, output_dir: Path,
             dir=str(output_dir),
             reinit="create_new",
             settings=wandb.Settings(
-                init_timeout=timeout, login_timeout=timeout, console="off", silent=True
+                init_timeout=timeout, login_timeout=timeout, console="off", silent=True, **host
             ),
         )
 
+    if mode == "online" and (reason := offline_reason(settings)):
+        log.warning(f"W&B cannot go online ({reason}); logging offline instead")
+        return init("offline")
     try:
         return init(mode)
     except wandb.errors.Error as err:
