@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from hydra_plugins.smac_sweeper._overrides import trial_overrides
 from hydra_plugins.smac_sweeper._smac import budget_stages
 from hydra_plugins.smac_sweeper._space import build_space, to_python
-from hydra_plugins.smac_sweeper.config import BudgetConf
+from hydra_plugins.smac_sweeper.config import BudgetConf, SMACSweeperConf
 from tests.toy_app.harness import ROOT
 
 CONF = ROOT / "conf"
@@ -30,6 +30,57 @@ def _compose(*overrides: str):
             return compose("config", overrides=list(overrides), return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
+
+
+# Every key each preset sets on top of the plugin's schema (config.SMACSweeperConf) and the
+# Table 1 search space: the composed hydra.sweeper must be exactly this.
+SHARED = {
+    "n_trials": 50,
+    "n_workers": 1,
+    "crash_cost": {"val/error": 1.0},
+    "reference_point": {"val/error": 1.0},
+}
+SHIFT_DEPTH_BUDGET = {"variable": "shift_depth", "min": 5, "max": 20, "eta": 2}
+PRESET_KEYS = {
+    "smac_mfmo": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "smac",
+        "multi_objective": "parego",
+        "intensifier": "hyperband",
+        "budget": SHIFT_DEPTH_BUDGET,
+    },
+    "smac_mf": {
+        "objectives": ["val/error"],
+        "algorithm": "smac",
+        "intensifier": "hyperband",
+        "budget": SHIFT_DEPTH_BUDGET,
+    },
+    "smac_mo": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "smac",
+        "multi_objective": "parego",
+        "budget": {"variable": None},
+    },
+    "random": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "random",
+        "budget": {"variable": None},
+    },
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_KEYS))
+def test_preset_is_the_schema_plus_its_keys(preset):
+    composed = _compose(f"hydra/sweeper={preset}")
+    table1 = OmegaConf.load(CONF / "search_space" / "table1.yaml")
+    expected = OmegaConf.merge(
+        OmegaConf.structured(SMACSweeperConf),
+        {"search_space": table1},
+        SHARED,
+        PRESET_KEYS[preset],
+    )
+    assert OmegaConf.to_container(composed.hydra.sweeper) == OmegaConf.to_container(expected)
+    assert composed.hydra.runtime.choices["hydra/sweeper"] == preset
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
