@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from hydra_plugins.smac_sweeper._budget import hyperband_stages
 from hydra_plugins.smac_sweeper._overrides import trial_overrides
-from hydra_plugins.smac_sweeper._smac import budget_stages
 from hydra_plugins.smac_sweeper._space import build_space, to_python
 from hydra_plugins.smac_sweeper.config import BudgetConf, SMACSweeperConf
 from tests.toy_app.harness import ROOT
@@ -92,7 +92,7 @@ def test_preset_composes(preset):
     assert sweeper.algorithm == algorithm and sweeper.budget.variable == budget
     assert len(sweeper.search_space.hyperparameters) == 12  # Table 1
     if budget:
-        assert budget_stages(sweeper.budget) == [5.0, 10.0, 20.0]
+        assert hyperband_stages(sweeper.budget) == [5.0, 10.0, 20.0]
         assert sweeper.multi_objective == "parego" or len(objectives) == 1
 
 
@@ -111,7 +111,7 @@ def test_search_space_can_be_swapped():
     ],
 )
 def test_budget_stages(budget, stages):
-    assert budget_stages(BudgetConf(variable="x", **budget)) == pytest.approx(stages)
+    assert hyperband_stages(BudgetConf(variable="x", **budget)) == pytest.approx(stages)
 
 
 def test_every_optimizer_choice_is_a_config_option():
