@@ -1,12 +1,15 @@
 """The plugin's modules import each other without a circle (lazy imports inside functions
-count too), and the sweep loop imports no optimiser library: those sit behind the adapter."""
+count too), the sweep loop imports no optimiser library (those sit behind the adapter), and
+without fcntl (Windows) the plugin says that it is POSIX-only."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.toy_app.harness import ROOT
+from tests.toy_app.harness import ROOT, env
 
 PLUGIN = ROOT / "hydra_plugins" / "smac_sweeper"
 
@@ -72,3 +75,24 @@ def test_the_loop_imports_no_optimiser_library():
     for module in ("_impl", "_optimizer", "_adapters", "_journal", "_plan", "_budget", "_failures"):
         imported = _imports(PLUGIN / f"{module}.py")
         assert not {n for n in imported if n.split(".")[0] in ("smac", "optuna")}, module
+
+
+def test_without_fcntl_the_journal_says_the_plugin_is_posix_only():
+    """As on Windows: Hydra's plugin scan still imports the package; a sweep stops with a
+    message that names the platform limit."""
+    code = (
+        "import sys\n"
+        "sys.modules['fcntl'] = None  # import fcntl raises ImportError, as on Windows\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.sweeper import Sweeper\n"
+        "assert 'SMACSweeper' in [p.__name__ for p in Plugins.instance().discover(Sweeper)]\n"
+        "try:\n"
+        "    import hydra_plugins.smac_sweeper._journal\n"
+        "except ImportError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "POSIX systems only (Linux, macOS)" in done.stdout and "fcntl" in done.stdout
