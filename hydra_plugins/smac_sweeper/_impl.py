@@ -13,7 +13,6 @@ are _budget.py's, crash costs and the failure rate _failures.py's, the files _ou
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,12 +68,6 @@ class SMACSweeperImpl:
         self.budget = self.plan.budget
         self.outputs = SweepOutputs(self.sweep_dir, s.objectives, s.reference_point, self.budget)
         preflight(self.plan, self.hydra_context, self.config)
-        if os.environ.get("PYTHONHASHSEED") in (None, "random"):
-            log.warning(
-                "PYTHONHASHSEED is not set: SMAC's suggestions after its initial design depend "
-                "on Python's string hashing, so this sweep is not bit-reproducible from its seed. "
-                "Run as `PYTHONHASHSEED=0 python ... -m` for that."
-            )
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         with Journal(self.sweep_dir / "journal.jsonl") as journal:
             self.journal = journal
@@ -85,7 +78,7 @@ class SMACSweeperImpl:
                 seed=s.seed,
                 budgets=self.budget.stages,
                 n_trials=self._start(journaled),
-                output_dir=self.sweep_dir / "smac3_output",
+                sweep_dir=self.sweep_dir,
             )
             self.optimizer = optimizer_class(s.algorithm)(problem, s)
             self._restore(journaled)

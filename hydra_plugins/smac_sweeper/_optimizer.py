@@ -42,10 +42,13 @@ class Problem:
     seed: int
     budgets: list[float]  # Hyperband's stages, smallest first ([]: full fidelity only)
     n_trials: int  # of the whole sweep (the first session's, across resumes)
-    output_dir: Path  # where the optimiser may keep files of its own
+    sweep_dir: Path  # the sweep's folder; an optimiser keeps files of its own in a subfolder
 
 
 class Optimizer(ABC):
+    """An optimiser behind ask/tell, e.g. a SMAC facade or an Optuna study (study.ask() /
+    study.tell(trial, values=trial.cost), a failed state for crashed trials)."""
+
     @abstractmethod
     def ask(self, trial_id: int) -> Suggestion | None:
         """The configuration for new trial `trial_id`; None when there is nothing left."""

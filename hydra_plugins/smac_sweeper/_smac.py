@@ -17,6 +17,7 @@ Pareto front does not use SMAC's incumbents.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,8 @@ from ._space import to_python
 from ._trials import SUCCESS, Trial
 from .config import SMACSweeperConf
 
+log = logging.getLogger(__name__)
+
 _MAX_INCUMBENTS = 100_000
 
 
@@ -46,6 +49,12 @@ class SMACOptimizer(Optimizer):
     """SMAC's facades behind the loop's ask / tell / register / state / restore."""
 
     def __init__(self, problem: Problem, settings: SMACSweeperConf) -> None:
+        if os.environ.get("PYTHONHASHSEED") in (None, "random"):
+            log.warning(
+                "PYTHONHASHSEED is not set: SMAC's suggestions after its initial design depend "
+                "on Python's string hashing, so this sweep is not bit-reproducible from its seed. "
+                "Run as `PYTHONHASHSEED=0 python ... -m` for that."
+            )
         self.space = problem.space
         self.smac = make_smac(problem, settings)
         self.infos: dict[int, TrialInfo] = {}  # trial id -> what SMAC asked or was given
@@ -63,8 +72,8 @@ class SMACOptimizer(Optimizer):
         )
 
     def register(self, trial: Trial) -> None:
-        # SMAC keys configurations by value: the same object serves the running entry and
-        # the tell
+        # a configuration rebuilt from the journal: SMAC keys configurations by repr, so this
+        # one object serves the running entry and the tell
         config = Configuration(self.space, values=trial.config)
         info = TrialInfo(config=config, seed=trial.seed, budget=trial.budget)
         self.infos[trial.trial_id] = info
@@ -116,7 +125,7 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
     scenario = Scenario(
         problem.space,
         name="smac",
-        output_directory=problem.output_dir,
+        output_directory=problem.sweep_dir / "smac3_output",
         deterministic=True,  # one seed per configuration
         objectives=objectives if len(objectives) > 1 else objectives[0],
         crash_cost=crash if len(crash) > 1 else crash[0],
