@@ -105,6 +105,7 @@ def _to_json(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- records
+_ASK_FIELDS = ("trial_id", "batch", "config", "budget", "budget_value", "seed", "overrides")
 _TOLD_FIELDS = ("status", "objectives", "metrics", "cost", "duration", "job_dir", "error")
 
 
@@ -134,29 +135,14 @@ def session_record(n_trials: int, t: float) -> dict[str, Any]:
 
 
 def ask_record(trial: Trial, t: float) -> dict[str, Any]:
-    return {
-        "event": "ask",
-        "t": t,
-        "trial_id": trial.trial_id,
-        "batch": trial.batch,
-        "config": trial.config,
-        "budget": trial.budget,
-        "budget_value": trial.budget_value,
-        "seed": trial.seed,
-        "overrides": trial.overrides,
-    }
+    return {"event": "ask", "t": t, **{key: getattr(trial, key) for key in _ASK_FIELDS}}
 
 
 def read_ask(record: dict[str, Any]) -> Trial:
-    return Trial(
-        trial_id=record["trial_id"],
-        batch=record["batch"],
-        config=record["config"],
-        budget=record["budget"],
-        seed=record["seed"],
-        budget_value=record.get("budget_value"),
-        overrides=record.get("overrides", []),
-    )
+    trial = Trial(**{key: record[key] for key in ("trial_id", "batch", "config", "budget", "seed")})
+    trial.budget_value = record.get("budget_value")
+    trial.overrides = record.get("overrides", [])
+    return trial
 
 
 def tell_record(trial: Trial) -> dict[str, Any]:
