@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from hydra_plugins.smac_sweeper._pareto import hypervolume
+from hydra_plugins.smac_sweeper import hypervolume
 
 ROOT = Path(__file__).resolve().parent.parent
 MFMO = "hydra/sweeper=smac_mfmo"

@@ -21,8 +21,10 @@ benchmarks/results/sweeper_overhead.json.
 import argparse
 import csv
 import json
+import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +32,11 @@ from pathlib import Path
 import yaml
 
 from benchmarks.machine import machine
-from tests.toy_app import harness
 
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
+# The tests' toy Hydra app, run as a program (nothing of the tests is imported)
+TOY = ROOT / "tests" / "toy_app" / "toy.py"
 # smac_mfmo: the toy's shift_depth 5, 10, 20 is the budget, as for ResNet20
 PRESETS = ("random", "smac_mo", "smac_mfmo")
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
@@ -40,21 +44,31 @@ LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_
 PHASES = ("ask", "launch", "tell", "outputs")
 
 
+def toy_sweep(sweep_dir: Path, preset: str, *extra: str) -> list[str]:
+    """`toy.py -m` with a preset of conf/hydra/sweeper and the toy's search space."""
+    return [sys.executable, str(TOY), "-m", f"hydra/sweeper={preset}",
+            f"hydra.searchpath=[file://{ROOT / 'conf'}]",
+            "search_space@hydra.sweeper.search_space=toy", "hydra.sweeper.wandb.mode=disabled",
+            f"hydra.sweep.dir={sweep_dir}", *extra]  # fmt: skip
+
+
 def run(preset: str, launcher: str, trials: int, folder: Path) -> dict:
     sweep_dir = folder / f"{preset}_{launcher}"
-    args = harness.overrides(sweep_dir, preset, f"hydra.sweeper.n_trials={trials}")
-    args += LAUNCHERS[launcher]
+    args = [f"hydra.sweeper.n_trials={trials}", *LAUNCHERS[launcher]]
     if preset != "random":  # as in the search-efficiency study (the default is added on top)
         args.append(f"hydra.sweeper.n_initial_configs={min(5, trials - 1)}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0", "WANDB_MODE": "disabled"}
     launched, start = time.time(), time.perf_counter()
-    proc = subprocess.run(harness.command(args), cwd=harness.ROOT, env=harness.env(),
+    proc = subprocess.run(toy_sweep(sweep_dir, preset, *args), cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{preset}/{launcher} failed:\n{proc.stderr[-3000:]}")
     doc = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     ms = doc["sweeper_ms_per_trial"]
-    session = next(r for r in harness.read_journal(sweep_dir) if r["event"] == "session")
+    # the session record of the sweeper's journal: when the sweep itself began
+    records = map(json.loads, (sweep_dir / "journal.jsonl").read_text().splitlines())
+    session = next(r for r in records if r["event"] == "session")
     overhead = {k: ms[k] for k in PHASES}
     overhead["launch"] = ms["launch"] - ms["task"]  # Hydra's part of the launch
     return {

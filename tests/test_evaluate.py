@@ -12,10 +12,12 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
 from dsnn.evaluation import evaluate
+from dsnn.evaluation.retest import full_fidelity
 from dsnn.objectives import MODEL_ENERGY_UJ
 from dsnn.training import train
-from hydra_plugins.smac_sweeper._journal import Journal
-from hydra_plugins.smac_sweeper._outputs import summarise, write_all
+from hydra_plugins.smac_sweeper._budget import Budget
+from hydra_plugins.smac_sweeper._outputs import write_all
+from hydra_plugins.smac_sweeper._pareto import summarise
 from hydra_plugins.smac_sweeper._trials import SUCCESS, Trial, read_objectives
 from tests.conftest import CONF
 
@@ -116,13 +118,13 @@ def test_checkpoint_mode_reads_a_lightning_checkpoint(compose_cfg, compose_eval,
 
 
 def make_sweep_dir(compose_cfg, sweep_dir, trials):
-    """A sweep folder as hydra_plugins/smac_sweeper writes it: journal, trials.csv,
-    pareto.csv, optimization_results.yaml, and per trial .hydra/config.yaml, overrides.yaml.
+    """A sweep folder as hydra_plugins/smac_sweeper writes it: trials.csv, pareto.csv,
+    optimization_results.yaml, and per trial .hydra/config.yaml, overrides.yaml.
 
     trials: (weight_bits, budget, val/error, emissions/total_g) per trial.
     """
     objectives = ["val/error", "emissions/total_g"]
-    budget = {"variable": "shift_depth", "min": 2, "max": 4, "eta": 2, "integer": None}
+    budget = Budget(variable="shift_depth", stages=[2.0, 4.0], integer=True)
     told = []
     for trial_id, (bits, depth, error, grams) in enumerate(trials):
         overrides = ["experiment=demo", *TINY, f"quantization.weight_bits={bits}",
@@ -141,12 +143,33 @@ def make_sweep_dir(compose_cfg, sweep_dir, trials):
         )  # fmt: skip
         trial.metrics = dict(trial.objectives)
         told.append(trial)
-    with Journal(sweep_dir / "journal.jsonl") as journal:
-        journal.append(
-            {"event": "sweep", "t": 0.0, "scenario_n_trials": len(trials),
-             "fingerprint": {"objectives": objectives, "budget": budget}}
-        )  # fmt: skip
-    write_all(sweep_dir, told, summarise(told, objectives, 4.0, {}), plot=False)
+    summary = summarise(told, objectives, budget.top, {})
+    write_all(sweep_dir, told, summary, plot=False, fidelity=budget.describe())
+
+
+@pytest.mark.parametrize(
+    "fidelity, expected",
+    [
+        ({"variable": "shift_depth", "max": 20, "integer": True}, {"shift_depth": 20}),
+        ({"variable": "data.fraction", "max": 0.05, "integer": False}, {"data.fraction": 0.05}),
+        (None, {}),  # no budget: every trial ran at full fidelity
+    ],
+)
+def test_full_fidelity_reads_the_sweeps_results(tmp_path, fidelity, expected):
+    trials = [Trial(trial_id=0, batch=0, config={}, budget=None, seed=0, status=SUCCESS,
+                    objectives={"val/error": 0.5})]  # fmt: skip
+    write_all(tmp_path, trials, summarise(trials, ["val/error"], None, {}), plot=False,
+              fidelity=fidelity)  # fmt: skip
+    found = full_fidelity(tmp_path)
+    assert found == expected and [type(v) for v in found.values()] == [
+        type(v) for v in expected.values()
+    ]
+
+
+def test_full_fidelity_of_a_sweep_written_before_it_was_recorded(tmp_path, caplog):
+    (tmp_path / "optimization_results.yaml").write_text("name: smac\nbudget: 20.0\n")
+    assert full_fidelity(tmp_path) == {}
+    assert "does not name the sweep's budget" in caplog.text
 
 
 def test_sweep_mode_retests_the_pareto_front_over_seeds(compose_cfg, compose_eval, tmp_path):

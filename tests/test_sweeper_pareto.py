@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from hydra_plugins.smac_sweeper._outputs import summarise, write_all
+from hydra_plugins.smac_sweeper._outputs import write_all
 from hydra_plugins.smac_sweeper._pareto import (
     default_reference_point,
     hypervolume,
     pareto_mask,
+    summarise,
 )
 from hydra_plugins.smac_sweeper._trials import CRASHED, SUCCESS, Trial
 from tests.toy_app.harness import read_csv

@@ -8,10 +8,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from hydra_plugins.smac_sweeper._budget import hyperband_stages
 from hydra_plugins.smac_sweeper._overrides import trial_overrides
-from hydra_plugins.smac_sweeper._smac import budget_stages
 from hydra_plugins.smac_sweeper._space import build_space, to_python
-from hydra_plugins.smac_sweeper.config import BudgetConf
+from hydra_plugins.smac_sweeper.config import BudgetConf, SMACSweeperConf
 from tests.toy_app.harness import ROOT
 
 CONF = ROOT / "conf"
@@ -32,6 +32,57 @@ def _compose(*overrides: str):
         GlobalHydra.instance().clear()
 
 
+# Every key each preset sets on top of the plugin's schema (config.SMACSweeperConf) and the
+# Table 1 search space: the composed hydra.sweeper must be exactly this.
+SHARED = {
+    "n_trials": 50,
+    "n_workers": 1,
+    "crash_cost": {"val/error": 1.0},
+    "reference_point": {"val/error": 1.0},
+}
+SHIFT_DEPTH_BUDGET = {"variable": "shift_depth", "min": 5, "max": 20, "eta": 2}
+PRESET_KEYS = {
+    "smac_mfmo": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "smac",
+        "multi_objective": "parego",
+        "intensifier": "hyperband",
+        "budget": SHIFT_DEPTH_BUDGET,
+    },
+    "smac_mf": {
+        "objectives": ["val/error"],
+        "algorithm": "smac",
+        "intensifier": "hyperband",
+        "budget": SHIFT_DEPTH_BUDGET,
+    },
+    "smac_mo": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "smac",
+        "multi_objective": "parego",
+        "budget": {"variable": None},
+    },
+    "random": {
+        "objectives": ["val/error", "emissions/total_g"],
+        "algorithm": "random",
+        "budget": {"variable": None},
+    },
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_KEYS))
+def test_preset_is_the_schema_plus_its_keys(preset):
+    composed = _compose(f"hydra/sweeper={preset}")
+    table1 = OmegaConf.load(CONF / "search_space" / "table1.yaml")
+    expected = OmegaConf.merge(
+        OmegaConf.structured(SMACSweeperConf),
+        {"search_space": table1},
+        SHARED,
+        PRESET_KEYS[preset],
+    )
+    assert OmegaConf.to_container(composed.hydra.sweeper) == OmegaConf.to_container(expected)
+    assert composed.hydra.runtime.choices["hydra/sweeper"] == preset
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_preset_composes(preset):
     sweeper = _compose(f"hydra/sweeper={preset}").hydra.sweeper
@@ -41,7 +92,7 @@ def test_preset_composes(preset):
     assert sweeper.algorithm == algorithm and sweeper.budget.variable == budget
     assert len(sweeper.search_space.hyperparameters) == 12  # Table 1
     if budget:
-        assert budget_stages(sweeper.budget) == [5.0, 10.0, 20.0]
+        assert hyperband_stages(sweeper.budget) == [5.0, 10.0, 20.0]
         assert sweeper.multi_objective == "parego" or len(objectives) == 1
 
 
@@ -60,7 +111,7 @@ def test_search_space_can_be_swapped():
     ],
 )
 def test_budget_stages(budget, stages):
-    assert budget_stages(BudgetConf(variable="x", **budget)) == pytest.approx(stages)
+    assert hyperband_stages(BudgetConf(variable="x", **budget)) == pytest.approx(stages)
 
 
 def test_every_optimizer_choice_is_a_config_option():

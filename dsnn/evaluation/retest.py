@@ -3,14 +3,13 @@ with several seeds, and set the re-tested front (test split, mean ± std) next t
 the sweep saw (validation split, one seed each).
 
 Reads what hydra_plugins/smac_sweeper writes: pareto.csv (the front at the highest
-budget), optimization_results.yaml (the objectives), journal.jsonl (the budget variable
-and its maximum) and each trial's job folder <sweep_dir>/<trial id>/.hydra/config.yaml.
+budget), optimization_results.yaml (the objectives; the budget variable and its full-fidelity
+value) and each trial's job folder <sweep_dir>/<trial id>/.hydra/config.yaml.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -70,20 +69,23 @@ def read_front(sweep_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def full_fidelity(sweep_dir: Path) -> dict[str, Any]:
-    """{budget variable: its maximum} from the journal's first record; {} without a budget."""
-    journal = sweep_dir / "journal.jsonl"
-    if not journal.is_file():
-        log.warning(f"no {journal}: the trials' own budgets are kept")
+    """{budget variable: its full-fidelity value} from optimization_results.yaml's
+    `fidelity`; {} for a sweep without a budget."""
+    results = sweep_dir / "optimization_results.yaml"
+    doc = yaml.safe_load(results.read_text(encoding="utf-8")) if results.is_file() else {}
+    if "fidelity" not in (doc or {}):
+        log.warning(
+            f"{results} does not name the sweep's budget (written before the sweeper did; "
+            "re-run the sweep command once to rewrite it): the trials' own budgets are kept"
+        )
         return {}
-    first = json.loads(journal.read_text(encoding="utf-8").splitlines()[0])
-    budget = first["fingerprint"].get("budget") or {}
-    if not budget.get("variable"):
+    fidelity = doc["fidelity"]
+    if not fidelity:
         return {}
-    top = budget["max"]
-    integer = budget.get("integer")
-    if integer or (integer is None and float(top).is_integer()):
+    top = fidelity["max"]
+    if fidelity.get("integer"):
         top = int(round(top))
-    return {budget["variable"]: top}
+    return {fidelity["variable"]: top}
 
 
 def trial_config(sweep_dir: Path, row: dict[str, str]) -> DictConfig:

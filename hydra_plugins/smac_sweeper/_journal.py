@@ -2,16 +2,37 @@
 
 Each record is written with one `write` on an O_APPEND descriptor and fsync'ed, so a
 sweep killed at any instant (kill -9 included) leaves at most a torn last line, which
-`open_journal` cuts off. An exclusive lock refuses a second sweeper on the same folder.
+opening the journal cuts off. An exclusive `fcntl` lock refuses a second sweeper on the
+same folder, which makes the plugin POSIX-only (Linux, macOS).
+
+The records, one builder and one reader each (the format of journals already on disk):
+
+    sweep    first record: the settings a resume must match, SMAC's n_trials
+    session  one per run of the sweep command (start time, pid)
+    ask      a trial handed out: id, batch, configuration, budget, seed, overrides
+    tell     its result: status, objectives, metrics, cost told, duration, job dir, error
+    state    the optimiser's state after a batch of asks (Hyperband's brackets)
+
+`replay` turns the records back into trials, the order they were told and the last state.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ._trials import Trial
+
+try:
+    import fcntl
+except ImportError as err:  # Windows
+    raise ImportError(
+        "hydra_plugins.smac_sweeper runs on POSIX systems only (Linux, macOS): its sweep "
+        "journal is locked with fcntl, which this platform lacks (on Windows, use WSL)"
+    ) from err
 
 
 class JournalLockedError(RuntimeError):
@@ -81,3 +102,111 @@ def _to_json(value: Any) -> Any:
     if callable(tolist):
         return tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ----------------------------------------------------------------------------- records
+_ASK_FIELDS = ("trial_id", "batch", "config", "budget", "budget_value", "seed", "overrides")
+_TOLD_FIELDS = ("status", "objectives", "metrics", "cost", "duration", "job_dir", "error")
+
+
+@dataclass(frozen=True)
+class SweepHeader:
+    """The journal's first record: what a resume must match, and SMAC's trial count."""
+
+    fingerprint: dict[str, Any]
+    scenario_n_trials: int
+
+
+def sweep_record(header: SweepHeader, t: float) -> dict[str, Any]:
+    return {
+        "event": "sweep",
+        "t": t,
+        "fingerprint": header.fingerprint,
+        "scenario_n_trials": header.scenario_n_trials,
+    }
+
+
+def read_sweep(record: dict[str, Any]) -> SweepHeader:
+    return SweepHeader(record["fingerprint"], int(record["scenario_n_trials"]))
+
+
+def session_record(n_trials: int, t: float) -> dict[str, Any]:
+    return {"event": "session", "t": t, "pid": os.getpid(), "n_trials": n_trials}
+
+
+def ask_record(trial: Trial, t: float) -> dict[str, Any]:
+    return {"event": "ask", "t": t, **{key: getattr(trial, key) for key in _ASK_FIELDS}}
+
+
+def read_ask(record: dict[str, Any]) -> Trial:
+    trial = Trial(**{key: record[key] for key in ("trial_id", "batch", "config", "budget", "seed")})
+    trial.budget_value = record.get("budget_value")
+    trial.overrides = record.get("overrides", [])
+    return trial
+
+
+def tell_record(trial: Trial) -> dict[str, Any]:
+    return {
+        "event": "tell",
+        "t": trial.told_at,
+        "trial_id": trial.trial_id,
+        **{key: getattr(trial, key) for key in _TOLD_FIELDS},
+    }
+
+
+def read_tell(record: dict[str, Any], trial: Trial) -> None:
+    """Puts a tell record's result on its trial."""
+    for key in _TOLD_FIELDS:
+        setattr(trial, key, record.get(key))
+    trial.metrics = trial.metrics or {}
+    trial.objectives = trial.objectives or {}
+    trial.told_at = record["t"]
+
+
+def state_record(state: Any, t: float) -> dict[str, Any]:
+    # "intensifier": the key of journals written when SMAC's was the only state
+    return {"event": "state", "t": t, "intensifier": state}
+
+
+def read_state(record: dict[str, Any]) -> Any:
+    return record["intensifier"]
+
+
+# ------------------------------------------------------------------------------ replay
+@dataclass
+class Replay:
+    """What a journal holds, rebuilt (empty for a new sweep)."""
+
+    header: SweepHeader | None = None
+    trials: dict[int, Trial] = field(default_factory=dict)  # by id, in ask order
+    told_order: list[int] = field(default_factory=list)  # trial ids, as they were told
+    state: Any = None  # the optimiser's last state record (None: none yet)
+    walltime_used: float = 0.0  # seconds the sessions ran (session start -> its last record)
+
+
+def replay(records: list[dict[str, Any]], path: Path) -> Replay:
+    result = Replay()
+    if not records:
+        return result
+    if records[0].get("event") != "sweep":
+        raise RuntimeError(f"{path} does not start with a sweep record")
+    result.header = read_sweep(records[0])
+    start = last = None
+    for record in records:
+        event = record["event"]
+        if event == "session":
+            if start is not None:
+                result.walltime_used += last - start
+            start = record["t"]
+        elif event == "ask":
+            trial = read_ask(record)
+            result.trials[trial.trial_id] = trial
+        elif event == "tell":
+            read_tell(record, result.trials[record["trial_id"]])
+            result.told_order.append(record["trial_id"])
+        elif event == "state":
+            result.state = read_state(record)
+        last = record.get("t", last)
+    if start is not None and last is not None:
+        result.walltime_used += last - start
+    return result

@@ -1,5 +1,6 @@
 """Sweep outputs, rewritten after every batch: trials.csv, pareto.csv,
-optimization_results.yaml (Optuna's layout plus the hypervolume) and pareto.png.
+optimization_results.yaml (Optuna's layout plus the hypervolume and the fidelity) and
+pareto.png.
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 """
@@ -9,76 +10,50 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from ._pareto import default_reference_point, hypervolume, pareto_mask
-from ._trials import SUCCESS, Trial
+from ._budget import Budget
+from ._pareto import FrontSummary, summarise
+from ._trials import Trial
+
+_PLOT_INTERVAL_S = 10.0
 
 
-@dataclass
-class FrontSummary:
-    objectives: list[str]
-    budget: float | None  # the budget the front is taken at (None: full fidelity)
-    front: list[Trial]  # non-dominated successful trials at that budget, sorted
-    reference_point: list[float] | None
-    reference_source: dict[str, str]  # objective -> "configured" | "auto"
-    hypervolume: float | None
-    hypervolume_history: list[tuple[int, float]]  # (told trials so far, hypervolume)
+class SweepOutputs:
+    """The files of one sweep folder, from its trials and the order they were told."""
 
+    def __init__(
+        self, sweep_dir: Path, objectives: Sequence[str], reference: Mapping, budget: Budget
+    ) -> None:
+        self.sweep_dir, self.objectives = sweep_dir, list(objectives)
+        self.reference, self.budget = reference, budget
+        self._last_plot = -float("inf")
 
-def summarise(
-    told: Sequence[Trial],
-    objectives: Sequence[str],
-    max_budget: float | None,
-    reference: Mapping[str, float],
-) -> FrontSummary:
-    """The Pareto front at the highest budget and its hypervolume, after each told trial."""
-    objectives = list(objectives)
-    ok = [t for t in told if t.status == SUCCESS]
-    at_top = [t for t in ok if max_budget is None or t.budget == max_budget]
-    source = {k: "configured" if k in reference else "auto" for k in objectives}
-    ref = None
-    if ok:
-        auto = default_reference_point(_points(ok, objectives))
-        ref = [float(reference.get(k, a)) for k, a in zip(objectives, auto, strict=True)]
-    front: list[Trial] = []
-    if at_top:
-        mask = pareto_mask(_points(at_top, objectives))
-        front = sorted(
-            (t for t, m in zip(at_top, mask, strict=True) if m), key=_sort_key(objectives)
-        )
-    history: list[tuple[int, float]] = []
-    if ref is not None:
-        top_ids = {t.trial_id for t in at_top}
-        seen: list[Trial] = []
-        for i, trial in enumerate(told, start=1):
-            if trial.trial_id in top_ids:
-                seen.append(trial)
-            hv = hypervolume(_points(seen, objectives), np.array(ref)) if seen else 0.0
-            history.append((i, hv))
-    return FrontSummary(
-        objectives=objectives,
-        budget=max_budget,
-        front=front,
-        reference_point=ref,
-        reference_source=source,
-        hypervolume=history[-1][1] if history else None,
-        hypervolume_history=history,
-    )
-
-
-def _points(trials: Sequence[Trial], objectives: Sequence[str]) -> np.ndarray:
-    return np.array([[t.objectives[k] for k in objectives] for t in trials], dtype=float)
-
-
-def _sort_key(objectives: Sequence[str]) -> Any:
-    return lambda t: tuple(t.objectives[k] for k in objectives)
+    def write(
+        self,
+        trials: Sequence[Trial],
+        told: Sequence[Trial],
+        *,
+        final: bool,
+        timing: dict[str, float],
+    ) -> FrontSummary:
+        """All files; -> the front they describe."""
+        summary = summarise(told, self.objectives, self.budget.top, self.reference)
+        # Drawing pareto.png takes ~0.2 s: after a batch only if the last one is 10 s old
+        # (every batch when trials take longer), always at the end.
+        plot = final or time.monotonic() - self._last_plot >= _PLOT_INTERVAL_S
+        write_all(
+            self.sweep_dir, trials, summary, plot=plot, timing=timing,
+            fidelity=self.budget.describe(),
+        )  # fmt: skip
+        if plot:
+            self._last_plot = time.monotonic()
+        return summary
 
 
 def trial_rows(
@@ -114,6 +89,7 @@ def write_all(
     *,
     plot: bool = True,
     timing: dict[str, float] | None = None,
+    fidelity: dict[str, Any] | None = None,
 ) -> None:
     header, rows = trial_rows(trials, summary.objectives)
     _write_csv(sweep_dir / "trials.csv", header, rows)
@@ -124,7 +100,9 @@ def write_all(
         [front_header[i] for i in keep],
         [[r[i] for i in keep] for r in front_rows],
     )
-    _atomic_write(sweep_dir / "optimization_results.yaml", results_yaml(trials, summary, timing))
+    _atomic_write(
+        sweep_dir / "optimization_results.yaml", results_yaml(trials, summary, timing, fidelity)
+    )
     if plot:
         from ._plot import plot_trials
 
@@ -132,9 +110,14 @@ def write_all(
 
 
 def results_yaml(
-    trials: Sequence[Trial], summary: FrontSummary, timing: dict[str, float] | None = None
+    trials: Sequence[Trial],
+    summary: FrontSummary,
+    timing: dict[str, float] | None = None,
+    fidelity: dict[str, Any] | None = None,
 ) -> str:
-    """Optuna sweeper layout (name, best_params/best_value or solutions) plus context."""
+    """Optuna sweeper layout (name, best_params/best_value or solutions) plus context:
+    `budget` (the front's), `fidelity` (the budget variable and its full-fidelity value,
+    which dsnn/evaluation/retest.py re-tests at; null without one) ..."""
     objectives = summary.objectives
     doc: dict[str, Any] = {"name": "smac"}
     solutions = [
@@ -151,6 +134,7 @@ def results_yaml(
     doc["solutions"] = solutions
     doc["objectives"] = objectives
     doc["budget"] = summary.budget
+    doc["fidelity"] = fidelity
     doc["hypervolume"] = summary.hypervolume
     doc["reference_point"] = (
         None

@@ -1,8 +1,16 @@
-"""Pareto front and hypervolume for minimisation, on an (n_points, n_objectives) array."""
+"""Pareto front and hypervolume for minimisation, on an (n_points, n_objectives) array, and
+the sweep's summary of them: the front at the highest budget and its hypervolume over time.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+
+from ._trials import SUCCESS, Trial
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
@@ -78,3 +86,65 @@ def default_reference_point(points: np.ndarray) -> np.ndarray:
     flat = margin <= 0
     margin[flat] = np.maximum(0.1 * np.abs(worst[flat]), 1e-12)
     return worst + margin
+
+
+@dataclass
+class FrontSummary:
+    """A sweep's Pareto front at its highest budget, and the hypervolume it reached."""
+
+    objectives: list[str]
+    budget: float | None  # the budget the front is taken at (None: full fidelity)
+    front: list[Trial]  # non-dominated successful trials at that budget, sorted
+    reference_point: list[float] | None
+    reference_source: dict[str, str]  # objective -> "configured" | "auto"
+    hypervolume: float | None
+    hypervolume_history: list[tuple[int, float]]  # (told trials so far, hypervolume)
+
+
+def summarise(
+    told: Sequence[Trial],
+    objectives: Sequence[str],
+    max_budget: float | None,
+    reference: Mapping[str, float],
+) -> FrontSummary:
+    """The Pareto front at the highest budget and its hypervolume, after each told trial."""
+    objectives = list(objectives)
+    ok = [t for t in told if t.status == SUCCESS]
+    at_top = [t for t in ok if max_budget is None or t.budget == max_budget]
+    source = {k: "configured" if k in reference else "auto" for k in objectives}
+    ref = None
+    if ok:
+        auto = default_reference_point(_points(ok, objectives))
+        ref = [float(reference.get(k, a)) for k, a in zip(objectives, auto, strict=True)]
+    front: list[Trial] = []
+    if at_top:
+        mask = pareto_mask(_points(at_top, objectives))
+        front = sorted(
+            (t for t, m in zip(at_top, mask, strict=True) if m), key=_sort_key(objectives)
+        )
+    history: list[tuple[int, float]] = []
+    if ref is not None:
+        top_ids = {t.trial_id for t in at_top}
+        seen: list[Trial] = []
+        for i, trial in enumerate(told, start=1):
+            if trial.trial_id in top_ids:
+                seen.append(trial)
+            hv = hypervolume(_points(seen, objectives), np.array(ref)) if seen else 0.0
+            history.append((i, hv))
+    return FrontSummary(
+        objectives=objectives,
+        budget=max_budget,
+        front=front,
+        reference_point=ref,
+        reference_source=source,
+        hypervolume=history[-1][1] if history else None,
+        hypervolume_history=history,
+    )
+
+
+def _points(trials: Sequence[Trial], objectives: Sequence[str]) -> np.ndarray:
+    return np.array([[t.objectives[k] for k in objectives] for t in trials], dtype=float)
+
+
+def _sort_key(objectives: Sequence[str]) -> Any:
+    return lambda t: tuple(t.objectives[k] for k in objectives)

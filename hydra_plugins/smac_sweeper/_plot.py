@@ -8,16 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._pareto import FrontSummary
 from ._trials import SUCCESS, Trial
-
-if TYPE_CHECKING:
-    from ._outputs import FrontSummary
 
 
 def plot_trials(path: Path, trials: Sequence[Trial], summary: FrontSummary) -> None:

@@ -1,4 +1,5 @@
-"""Building the SMAC3 (2.4) optimiser for a sweep.
+"""The SMAC3 (2.4) adapter of the sweep loop (see _optimizer.py): SMAC's facade, and the
+translation between the loop's trials and SMAC's TrialInfo / TrialValue.
 
 With a budget: Hyperband (or successive halving) on the budget, with SMAC's random forest
 (MultiFidelityFacade) or random configurations (HyperbandFacade). Without: full fidelity,
@@ -16,9 +17,11 @@ Pareto front does not use SMAC's incumbents.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import os
+from collections.abc import Sequence
 from typing import Any
 
+from ConfigSpace import Configuration
 from smac import (
     HyperbandFacade,
     HyperparameterOptimizationFacade,
@@ -29,42 +32,107 @@ from smac import (
 from smac.intensifier import Hyperband, SuccessiveHalving
 from smac.multi_objective.aggregation_strategy import MeanAggregationStrategy
 from smac.multi_objective.parego import ParEGO
+from smac.runhistory import StatusType
+from smac.runhistory.dataclasses import TrialInfo, TrialValue
+
+from ._optimizer import Optimizer, Problem, Suggestion
+from ._space import to_python
+from ._trials import SUCCESS, Trial
+from .config import SMACSweeperConf
+
+log = logging.getLogger(__name__)
 
 _MAX_INCUMBENTS = 100_000
 
 
-def budget_stages(budget: Any) -> list[float]:
-    """Hyperband's budgets, smallest first (min 5, max 20, eta 2 -> [5.0, 10.0, 20.0])."""
-    eta, low, high = int(budget.eta), float(budget.min), float(budget.max)
-    s_max = SuccessiveHalving._get_max_iterations(eta, high, low)
-    stages, _ = SuccessiveHalving._compute_configs_and_budgets_for_stages(eta, high, s_max)
-    return [float(b) for b in stages]
+class SMACOptimizer(Optimizer):
+    """SMAC's facades behind the loop's ask / tell / register / state / restore."""
+
+    def __init__(self, problem: Problem, settings: SMACSweeperConf) -> None:
+        if os.environ.get("PYTHONHASHSEED") in (None, "random"):
+            log.warning(
+                "PYTHONHASHSEED is not set: SMAC's suggestions after its initial design depend "
+                "on Python's string hashing, so this sweep is not bit-reproducible from its seed. "
+                "Run as `PYTHONHASHSEED=0 python ... -m` for that."
+            )
+        self.space = problem.space
+        self.smac = make_smac(problem, settings)
+        self.infos: dict[int, TrialInfo] = {}  # trial id -> what SMAC asked or was given
+
+    def ask(self, trial_id: int) -> Suggestion | None:
+        try:
+            info = self.smac.ask()
+        except StopIteration:
+            return None
+        self.infos[trial_id] = info
+        return Suggestion(
+            config={k: to_python(v) for k, v in info.config.items()},
+            budget=None if info.budget is None else float(info.budget),
+            seed=int(info.seed),
+        )
+
+    def register(self, trial: Trial) -> None:
+        # a configuration rebuilt from the journal: SMAC keys configurations by repr, so this
+        # one object serves the running entry and the tell
+        config = Configuration(self.space, values=trial.config)
+        info = TrialInfo(config=config, seed=trial.seed, budget=trial.budget)
+        self.infos[trial.trial_id] = info
+        self.smac.runhistory.add_running_trial(info)
+
+    def tell(self, trials: Sequence[Trial]) -> None:
+        if not trials:
+            return
+        for trial in trials:
+            self.smac.tell(self.infos[trial.trial_id], trial_value(trial), save=False)
+        self.smac.optimizer.save()  # SMAC's own folder (for DeepCAVE), once per call
+
+    def state(self) -> Any:
+        return self.smac.intensifier.get_state()  # Hyperband's brackets
+
+    def restore(self, state: Any) -> None:
+        if state is not None:
+            self.smac.intensifier.set_state(state)
+        self.smac.optimizer.save()
 
 
-def make_smac(
-    space: Any,
-    settings: Any,
-    *,
-    n_trials: int,
-    output_directory: Path,
-    min_budget: float | None,
-    max_budget: float | None,
-) -> Any:
+def trial_value(trial: Trial) -> TrialValue:
+    """A told trial as SMAC's TrialValue (a crashed one with its crash cost)."""
+    status = StatusType.SUCCESS if trial.status == SUCCESS else StatusType.CRASHED
+    assert trial.cost is not None and trial.told_at is not None, "tell a told trial"
+    seconds = trial.duration or 0.0
+    error = (trial.error or "").strip().splitlines()
+    return TrialValue(
+        cost=trial.cost if len(trial.cost) > 1 else trial.cost[0],
+        time=seconds,
+        status=status,
+        starttime=trial.told_at - seconds,
+        endtime=trial.told_at,
+        additional_info={
+            "trial_id": trial.trial_id,
+            "job_dir": trial.job_dir,
+            "error": error[-1] if error else None,
+        },
+    )
+
+
+def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
     """An ask/tell SMAC facade; overwrite=True: the journal, not SMAC's folder, is the state."""
     logging.getLogger("smac").setLevel(settings.smac_log_level)
-    objectives = list(settings.objectives)
+    objectives = problem.objectives
+    min_budget = problem.budgets[0] if problem.budgets else None
+    max_budget = problem.budgets[-1] if problem.budgets else None
     crash = [float(settings.crash_cost.get(k, 1.0)) for k in objectives]
     scenario = Scenario(
-        space,
+        problem.space,
         name="smac",
-        output_directory=output_directory,
+        output_directory=problem.sweep_dir / "smac3_output",
         deterministic=True,  # one seed per configuration
         objectives=objectives if len(objectives) > 1 else objectives[0],
         crash_cost=crash if len(crash) > 1 else crash[0],
-        n_trials=n_trials,
+        n_trials=problem.n_trials,
         min_budget=min_budget,
         max_budget=max_budget,
-        seed=settings.seed,
+        seed=problem.seed,
         use_default_config=settings.use_default_config,
     )
     model_based = settings.algorithm == "smac"
@@ -76,7 +144,7 @@ def make_smac(
             eta=int(settings.budget.eta),
             incumbent_selection="highest_budget",
             max_incumbents=_MAX_INCUMBENTS,
-            seed=settings.seed,
+            seed=problem.seed,
         )
     else:
         facade_cls = HyperparameterOptimizationFacade if model_based else RandomFacade
@@ -84,7 +152,7 @@ def make_smac(
     multi_objective = None
     if len(objectives) > 1:
         multi_objective = (
-            ParEGO(scenario, seed=settings.seed)
+            ParEGO(scenario, seed=problem.seed)
             if settings.multi_objective == "parego"
             else MeanAggregationStrategy(scenario)
         )

@@ -1,4 +1,4 @@
-"""One trial: its record, its Hydra overrides, and reading its objectives back."""
+"""One trial: its record, the task wrapper its job runs, and reading its result back."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,40 @@ class TimedTask:
 
             value = OmegaConf.to_container(value, resolve=True)
         return TaskOutcome(value=value, seconds=time.perf_counter() - start)
+
+
+def read_outcome(trial: Trial, ret: JobReturn | BaseException, objectives: Sequence[str]) -> None:
+    """Sets the trial's status, objectives, metrics, duration, job folder and error from what
+    the launcher returned for it: a JobReturn holding a TaskOutcome, or an exception."""
+    outcome: Any = ret
+    if isinstance(ret, JobReturn):
+        trial.job_dir = _job_dir(ret)
+        # a failed job's exception: return_value would re-raise it
+        outcome = ret._return_value if ret.status == JobStatus.FAILED else ret.return_value
+    if isinstance(outcome, TaskOutcome):
+        trial.duration = outcome.seconds
+        error, value = outcome.error, outcome.value
+    elif isinstance(outcome, BaseException):
+        error, value = f"{type(outcome).__name__}: {outcome}", None
+    else:
+        error, value = None, outcome
+    if error is None:
+        try:
+            trial.objectives, trial.metrics = read_objectives(value, objectives)
+            trial.status = SUCCESS
+            return
+        except ValueError as err:
+            error = f"trial {err}"
+    trial.status, trial.error = CRASHED, error
+    last = error.strip().splitlines()[-1] if error.strip() else error
+    log.warning(f"Trial {trial.trial_id} crashed: {last}")
+
+
+def _job_dir(ret: JobReturn) -> str | None:
+    try:
+        return str(ret.hydra_cfg.hydra.runtime.output_dir)
+    except Exception:
+        return ret.working_dir
 
 
 def read_objectives(

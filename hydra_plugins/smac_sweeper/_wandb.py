@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._outputs import FrontSummary, trial_rows
+from ._outputs import trial_rows
+from ._pareto import FrontSummary
 from ._trials import Trial
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,15 @@
+"""Which optimiser adapter (see _optimizer.py) serves a sweeper algorithm; a new optimiser
+registers here and in _settings.check, the loop stays as it is."""
+
+from __future__ import annotations
+
+from ._optimizer import Optimizer
+
+
+def optimizer_class(algorithm: str) -> type[Optimizer]:
+    """The adapter class of `algorithm` (importing its library)."""
+    if algorithm in ("smac", "random"):  # SMAC's model-based and random facades
+        from ._smac import SMACOptimizer
+
+        return SMACOptimizer
+    raise ValueError(f"no optimiser for algorithm {algorithm!r}")

@@ -1,0 +1,123 @@
+"""What a sweep is made of before its first trial: the command line's overrides, the search
+space without what they fix, the budget, the settings a resume must match, and the override
+strings of a trial; checked once against the app's config (the preflight)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf
+
+from ._budget import Budget, make_budget
+from ._overrides import fixed_overrides, is_hydra_override, trial_overrides
+from ._space import build_space, to_python
+from ._trials import Trial
+from .config import SMACSweeperConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepPlan:
+    settings: SMACSweeperConf
+    arguments: list[str]  # the command line's overrides, passed to every trial
+    fixed: dict[str, Any]  # key -> value of those overrides
+    space: Any  # ConfigSpace.ConfigurationSpace
+    budget: Budget
+    sweep_name: str
+    fingerprint: dict[str, Any]  # the settings a resume must match
+
+    def overrides(self, trial: Trial) -> list[str]:
+        keys = self.settings.override_keys
+        extra: dict[str, Any] = {}
+        if self.budget.variable is not None:
+            extra[self.budget.variable] = trial.budget_value
+        if keys.seed:
+            extra[keys.seed] = trial.seed
+        if keys.run_group:
+            extra[keys.run_group] = self.sweep_name
+        if keys.run_name:
+            budget = "" if trial.budget_value is None else f"-b{trial.budget_value}"
+            extra[keys.run_name] = f"t{trial.trial_id}{budget}"
+        # a key fixed on the command line (e.g. seed=3) stays as given
+        return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
+
+
+def make_plan(
+    s: SMACSweeperConf, arguments: list[str], config: DictConfig, sweep_dir: Path
+) -> SweepPlan:
+    parsed = OverridesParser.create().parse_overrides(list(arguments))
+    # overrides of the sweeper's own config (e.g. its search space) stay out of trials
+    kept = [o.input_line for o in parsed if not is_hydra_override(o)]
+    fixed = fixed_overrides(kept)
+    budget_var = s.budget.variable
+    if budget_var is not None and budget_var in fixed:
+        raise ValueError(f"the budget variable {budget_var!r} is also set on the command line")
+    spec = OmegaConf.to_container(OmegaConf.create(s.search_space), resolve=True) or {}
+    hp_names = set(spec.get("hyperparameters") or {})
+    remove = {k: v for k, v in fixed.items() if k in hp_names}
+    if budget_var is not None:
+        remove[budget_var] = None
+    for name, value in remove.items():
+        why = "budget variable" if value is None else f"fixed to {value!r} on the command line"
+        if name in hp_names:
+            log.info(f"Search space: {name} removed ({why})")
+    space = build_space(spec, remove=remove, seed=s.seed)
+    fingerprint = {
+        "search_space": spec,
+        "removed": sorted(remove),
+        "arguments": kept,
+        "objectives": list(s.objectives),
+        "algorithm": s.algorithm,
+        "multi_objective": s.multi_objective,
+        "intensifier": s.intensifier,
+        "budget": OmegaConf.to_container(OmegaConf.structured(s.budget)),
+        "seed": s.seed,
+        "use_default_config": s.use_default_config,
+        "n_initial_configs": s.n_initial_configs,
+    }
+    return SweepPlan(
+        settings=s,
+        arguments=kept,
+        fixed=fixed,
+        space=space,
+        budget=make_budget(s.budget, config),
+        sweep_name=s.sweep_name or _sweep_name(sweep_dir),
+        fingerprint=fingerprint,
+    )
+
+
+def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) -> None:
+    """Compose the default configuration's trial once: a search-space key the app does
+    not have (a typo) stops the sweep here instead of crashing every trial."""
+    default = plan.space.get_default_configuration()
+    top = plan.budget.top
+    probe = Trial(
+        trial_id=0,
+        batch=0,
+        config={k: to_python(v) for k, v in default.items()},
+        budget=top,
+        seed=0,
+        budget_value=plan.budget.value(top),
+    )
+    overrides = plan.overrides(probe)
+    try:
+        hydra_context.config_loader.load_sweep_config(config, overrides)
+    except Exception as err:
+        raise ValueError(
+            f"The trials' overrides do not compose with the app's config "
+            f"({' '.join(overrides)}): {err}"
+        ) from err
+
+
+def _sweep_name(sweep_dir: Path) -> str:
+    """The folder name; with its parent's when it has no letters (a time stamp)."""
+    name = sweep_dir.name
+    if not any(c.isalpha() for c in name) and sweep_dir.parent.name:
+        name = f"{sweep_dir.parent.name}_{name}"
+    return name
