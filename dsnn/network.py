@@ -3,14 +3,19 @@ LightningModule, and that loads weights into it.
 
 A spec is the plain-typed description of a network that an export stores:
 
-    model         the `model:` config (a dict with `_target_` and its arguments)
+    model         {"name": a registered network (dsnn.models.MODELS), "args": {width ...}}
     in_channels   of the data (from the data module)
     num_classes   of the data (from the data module)
     shift_depth   weight layers converted to shifts, counted from the classifier
     quantization  ShiftConfig fields
+    data          (exports) {"name": a registered data module (dsnn.data.DATA), "args": ...}
 
-A run config builds through its spec (`network_spec`), so `build_from_spec` is the only
-function that instantiates what a config or a file names.
+A spec holds data only: `build_from_spec` looks the model's name up in the registry and
+calls the class with the checked plain arguments; it never instantiates a `_target_` taken
+from a file. An old export's `model` (a `_target_` and its arguments) is accepted when the
+target is a registered network and every argument is plain (dsnn/safe_files.py). A run
+config builds through its spec (`network_spec`), so `build_from_spec` is the only function
+that instantiates what a config or a file names.
 
 Weights on disk are data, read with `weights_only=True`: a plain state_dict (model.pt) or a
 Lightning checkpoint, whose network entries carry the `net.` prefix of
@@ -19,6 +24,7 @@ Lightning checkpoint, whose network entries carry the `net.` prefix of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +34,18 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dsnn.lit_module import DSNNLitModule
+from dsnn.models import MODELS
+from dsnn.safe_files import UnsafeFileError, check_plain, registered, registered_name
 from dsnn.shift import ShiftConfig, convert_to_shift
 
 LIGHTNING_PREFIX = "net."  # DSNNLitModule keeps the network as `self.net`
+SPEC_KEYS = {"model", "in_channels", "num_classes", "shift_depth", "quantization", "data"}
 
 
 def network_spec(cfg: DictConfig, in_channels: int, num_classes: int) -> dict[str, Any]:
     """The spec (see the module docstring) of the network a run config describes."""
     return {
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "model": named(MODELS, "dsnn.models", cfg.model, "the run config", "model"),
         "in_channels": in_channels,
         "num_classes": num_classes,
         "shift_depth": cfg.shift_depth,
@@ -44,11 +53,61 @@ def network_spec(cfg: DictConfig, in_channels: int, num_classes: int) -> dict[st
     }
 
 
-def build_from_spec(spec: dict[str, Any], pretrained: str | None = None) -> nn.Module:
+def data_spec(cfg: DictConfig) -> dict[str, Any]:
+    """The export's `data` entry: the registered name and plain arguments of `cfg.data`."""
+    from dsnn.data import DATA
+
+    return named(DATA, "dsnn.data", cfg.data, "the run config", "data")
+
+
+def named(
+    registry: Mapping[str, type], package: str, node: Any, where: str, path: str
+) -> dict[str, Any]:
+    """{"name", "args"} of a config node with a `_target_` in `registry` and plain args."""
+    args = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if not isinstance(args, dict):
+        raise UnsafeFileError(f"{where}: {path} is a {type(args).__name__}, not a mapping")
+    args = dict(args)
+    name = registered_name(registry, package, args.pop("_target_", None), where, path)
+    check_plain(args, where, f"{path} arguments")
+    return {"name": name, "args": args}
+
+
+def spec_entry(
+    registry: Mapping[str, type], package: str, node: Any, where: str, path: str
+) -> dict[str, Any]:
+    """{"name", "args"} of a spec entry, checked: {"name", "args"} with a registered name,
+    or an old export's {"_target_", **args} whose target is registered; plain args only."""
+    if isinstance(node, dict) and "_target_" in node:
+        return named(registry, package, node, where, path)
+    if not isinstance(node, dict) or set(node) - {"name", "args"}:
+        raise UnsafeFileError(f"{where}: {path} must be {{name, args}}, got {node!r:.200}")
+    registered(registry, node.get("name"), where, f"{path}.name")
+    args = node.get("args") or {}
+    if not isinstance(args, dict):
+        raise UnsafeFileError(f"{where}: {path}.args is not a mapping")
+    check_plain(args, where, f"{path}.args")
+    return {"name": node["name"], "args": args}
+
+
+def check_spec(spec: Any, where: str) -> None:
+    """A spec holds only the known keys and plain values (the model entry apart)."""
+    if not isinstance(spec, dict) or set(spec) - SPEC_KEYS:
+        extra = sorted(set(spec) - SPEC_KEYS) if isinstance(spec, dict) else spec
+        raise UnsafeFileError(f"{where}: the spec has unknown entries {extra!r:.200}")
+    for key in SPEC_KEYS - {"model", "data"}:
+        check_plain(spec.get(key), where, f"spec.{key}")
+
+
+def build_from_spec(
+    spec: dict[str, Any], pretrained: str | None = None, where: str = "the spec"
+) -> nn.Module:
     """The float network a spec names, with `pretrained` float weights loaded if given,
     then its last `shift_depth` weight layers converted to shift layers."""
-    net = instantiate(
-        spec["model"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
+    check_spec(spec, where)
+    model = spec_entry(MODELS, "dsnn.models", spec["model"], where, "spec.model")
+    net = MODELS[model["name"]](
+        **model["args"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
     )
     if pretrained:
         load_float_weights(net, pretrained)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf, open_dict
 from dsnn.evaluation import evaluate
 from dsnn.evaluation.retest import full_fidelity
 from dsnn.objectives import MODEL_ENERGY_UJ
+from dsnn.shift.export import read_exported
 from dsnn.training import train
 from hydra_plugins.smac_sweeper._budget import Budget
 from hydra_plugins.smac_sweeper._outputs import write_all
@@ -104,6 +106,23 @@ def test_checkpoint_mode_reports_and_exports(compose_cfg, compose_eval, tmp_path
                      "export=false", "verify_images=0", f"output_dir={tmp_path / 'eval2'}")
     )  # fmt: skip
     assert again["test/acc"] == results["test/acc"]
+
+    # ... wherever it lies: copied to a fresh folder next to evaluate.py's own .hydra config
+    # (which has no `data`), with only the file's spec (the data it names) to go on
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / ".hydra").mkdir(parents=True)
+    (elsewhere / ".hydra" / "config.yaml").write_text("mode: checkpoint\nexport: true\n")
+    shutil.copy(out / "model.dsnn", elsewhere / "model.dsnn")
+    spec = read_exported(elsewhere / "model.dsnn")["spec"]
+    assert spec["model"] == {"name": "small_cnn", "args": {"width": 4}}
+    assert spec["data"]["name"] == "fashion_mnist" and spec["data"]["args"]["val_size"] == 200
+    third = evaluate(
+        compose_eval("mode=checkpoint", f"checkpoint={elsewhere / 'model.dsnn'}",
+                     "test_images=128", f"output_dir={tmp_path / 'eval3'}")
+    )  # fmt: skip
+    assert third["test/acc"] == results["test/acc"]
+    assert third["export/identical_logits"]
+    assert read_exported(tmp_path / "eval3" / "model.dsnn")["spec"] == spec
 
 
 def test_checkpoint_mode_reads_a_lightning_checkpoint(compose_cfg, compose_eval, tmp_path):

@@ -17,8 +17,17 @@ from dsnn.energy.analytic import estimate_energy
 from dsnn.energy.measured import EnergyMeter
 from dsnn.evaluation.report import format_table, log_to_wandb, write_csv, write_json
 from dsnn.evaluation.runs import apply_dotlist
-from dsnn.network import image_shape, is_lightning_checkpoint, load_trained, network_spec
+from dsnn.models import MODELS
+from dsnn.network import (
+    data_spec,
+    image_shape,
+    is_lightning_checkpoint,
+    load_trained,
+    network_spec,
+    spec_entry,
+)
 from dsnn.objectives import SHIFT_LAYERS, TEST_ACC, TEST_ERROR
+from dsnn.safe_files import UnsafeFileError, check_targets
 from dsnn.shift import export_quantized, shift_layers
 from dsnn.shift.export import FORMAT, load_exported, save_exported, size_report
 from dsnn.shift.integer import verify_integer_forward
@@ -30,11 +39,15 @@ log = logging.getLogger(__name__)
 class Source:
     path: Path  # the weights: model.pt, a .ckpt, or an export
     kind: str  # "state_dict" | "lightning" | "export"
-    run_cfg: DictConfig  # the training run's config
+    run_cfg: DictConfig  # the training run's config (an export: the data it names)
+    run_yaml: str | None  # the training run's config as text, carried into a new export
+    spec: dict | None = None  # an export's spec
 
 
 def find_source(checkpoint: str) -> Source:
-    """Where the weights and the run config of `checkpoint` are."""
+    """Where the weights and the run config of `checkpoint` are. An export carries its
+    own (a .hydra folder next to it belongs to whatever run wrote it, e.g. an evaluation);
+    a run config read from disk is checked (dsnn/safe_files.py) before anything uses it."""
     path = Path(checkpoint)
     if path.is_dir():  # a run folder: its exported model, else Lightning's last checkpoint
         last = path / "checkpoints" / "last.ckpt"
@@ -46,16 +59,38 @@ def find_source(checkpoint: str) -> Source:
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and state.get("format") == FORMAT:
-        kind = "export"
-    else:
-        kind = "lightning" if is_lightning_checkpoint(state) else "state_dict"
+        run_yaml = state.get("run_config")
+        return Source(path, "export", export_run_config(state, path), run_yaml, state["spec"])
+    kind = "lightning" if is_lightning_checkpoint(state) else "state_dict"
     for folder in (path.parent, path.parent.parent):
         saved = folder / ".hydra" / "config.yaml"
         if saved.is_file():
-            return Source(path, kind, OmegaConf.load(saved))
-    if kind == "export" and state.get("run_config"):
-        return Source(path, kind, OmegaConf.create(state["run_config"]))
+            run_cfg = OmegaConf.load(saved)
+            check_targets(run_cfg, str(saved))
+            return Source(path, kind, run_cfg, OmegaConf.to_yaml(run_cfg))
     raise FileNotFoundError(f"no .hydra/config.yaml of the run next to or above {path}")
+
+
+def export_run_config(state: dict, path: Path) -> DictConfig:
+    """The data an export was tested on, as a run config with only `data`: from the spec
+    (registered name, plain arguments), else (older exports) the run config in the file,
+    its targets checked. Change it with overrides (e.g. data.root=...)."""
+    from dsnn.data import DATA
+
+    spec = state.get("spec") or {}
+    if isinstance(spec, dict) and spec.get("data") is not None:
+        data = spec_entry(DATA, "dsnn.data", spec["data"], str(path), "spec.data")
+        target = f"dsnn.data.{DATA[data['name']].__name__}"
+        return OmegaConf.create({"data": {"_target_": target, **data["args"]}})
+    if state.get("run_config"):
+        run_cfg = OmegaConf.create(state["run_config"])
+        check_targets(run_cfg, f"{path} (its run_config)")
+        if "data" in run_cfg:
+            return run_cfg
+    raise UnsafeFileError(
+        f"{path} names no data to test on (an export without a data spec or run config); "
+        "re-export it with this version"
+    )
 
 
 def load_network(source: Source, run_cfg: DictConfig, datamodule) -> nn.Module:
@@ -114,6 +149,17 @@ def export_and_compare(
     return results
 
 
+def export_spec(source: Source, run_cfg: DictConfig, datamodule) -> dict[str, Any]:
+    """The spec of the new export: the network's (from the file's own spec for an export,
+    in the current form) and the data's, so that the export evaluates wherever it lies."""
+    if source.kind == "export":
+        spec = dict(source.spec)
+        spec["model"] = spec_entry(MODELS, "dsnn.models", spec["model"], str(source.path), "model")
+    else:
+        spec = network_spec(run_cfg, datamodule.in_channels, datamodule.num_classes)
+    return spec | {"data": data_spec(run_cfg)}
+
+
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.checkpoint:
         raise ValueError("mode=checkpoint needs checkpoint=<run folder, model.pt, .ckpt or .dsnn>")
@@ -147,9 +193,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     )
     exported = out / "model.dsnn" if cfg.export else None
     if exported is not None:
-        spec = network_spec(run_cfg, datamodule.in_channels, datamodule.num_classes)
-        run_yaml = OmegaConf.to_yaml(source.run_cfg)
-        results |= export_and_compare(net, exported, spec, run_yaml, verify)
+        results |= export_and_compare(net, exported, export_spec(source, run_cfg, datamodule),
+                                      source.run_yaml, verify)  # fmt: skip
         if source.kind == "state_dict":
             results["size/model_pt_bytes"] = source.path.stat().st_size
     else:

@@ -36,6 +36,7 @@ from dsnn.objectives import (
     TEST_ERROR,
     VAL_ERROR,
 )
+from dsnn.safe_files import check_targets
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,15 @@ def full_fidelity(sweep_dir: Path) -> dict[str, Any]:
 
 
 def trial_config(sweep_dir: Path, row: dict[str, str]) -> DictConfig:
-    """The trial's saved job config (its job folder under the sweep, else job_dir)."""
+    """The trial's saved job config (its job folder under the sweep, else job_dir), its
+    targets checked before it is trained (dsnn/safe_files.py)."""
     folders = [sweep_dir / row["trial_id"]] + ([Path(row["job_dir"])] if row.get("job_dir") else [])
     for folder in folders:
         saved = folder / ".hydra" / "config.yaml"
         if saved.is_file():
-            return OmegaConf.load(saved)
+            cfg = OmegaConf.load(saved)
+            check_targets(cfg, str(saved))
+            return cfg
     raise FileNotFoundError(f"trial {row['trial_id']}: no .hydra/config.yaml in its job folder")
 
 

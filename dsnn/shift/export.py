@@ -12,10 +12,13 @@ The codes of a layer are packed b bits each, most significant bit first, into by
 `export_state` gives the export as a dict:
 
     format     "dsnn-shift/1"
-    spec       how to rebuild the network (dsnn/network.py): model (Hydra config with
-               _target_), in_channels, num_classes, shift_depth, quantization (ShiftConfig
-               fields); None when the caller passes the network to `load_exported`
-    run_config the run's config as YAML text (or None)
+    spec       how to rebuild the network (dsnn/network.py), plain data only: model
+               (a registered name and its arguments), in_channels, num_classes,
+               shift_depth, quantization (ShiftConfig fields), data (the registered data
+               module and its arguments, to rebuild the test split); None when the caller
+               passes the network to `load_exported`
+    run_config the run's config as YAML text (or None), for the record: loading never
+               instantiates it (evaluate.py checks its targets first, dsnn/safe_files.py)
     shift      layer name -> {"shape", "codes" (packed uint8), "config"}
     float      the remaining state_dict entries (float32 and integer buffers)
 
@@ -195,7 +198,8 @@ def load_exported(path: str | Path | dict, model: nn.Module | None = None) -> nn
         # imported on use: the builder sits above dsnn.shift (it knows configs and Lightning)
         from dsnn.network import build_from_spec
 
-        model = build_from_spec(state["spec"])
+        where = "the export" if isinstance(path, dict) else str(path)
+        model = build_from_spec(state["spec"], where=where)
     layers = named_shift_layers(model)
     if set(layers) != set(state["shift"]):
         raise ValueError(
