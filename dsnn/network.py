@@ -78,8 +78,11 @@ def spec_entry(
 ) -> dict[str, Any]:
     """{"name", "args"} of a spec entry, checked: {"name", "args"} with a registered name,
     or an old export's {"_target_", **args} whose target is registered; plain args only."""
-    if isinstance(node, dict) and "_target_" in node:
-        return named(registry, package, node, where, path)
+    if isinstance(node, dict) and "_target_" in node:  # an export of an earlier version
+        try:
+            return named(registry, package, node, where, path)
+        except UnsafeFileError as err:
+            raise UnsafeFileError(f"{err}; refused: re-export the model with this version") from err
     if not isinstance(node, dict) or set(node) - {"name", "args"}:
         raise UnsafeFileError(f"{where}: {path} must be {{name, args}}, got {node!r:.200}")
     registered(registry, node.get("name"), where, f"{path}.name")

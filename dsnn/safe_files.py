@@ -52,7 +52,9 @@ class UnsafeFileError(ConfigError):
 def check_targets(cfg: DictConfig | Mapping, where: str) -> None:
     """Every `_target_` of a config read from `where` is allowlisted, no interpolation uses
     a resolver outside ALLOWED_RESOLVERS; else UnsafeFileError. Nothing is resolved."""
-    node = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
+    node = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    if not isinstance(node, dict):
+        raise UnsafeFileError(f"{where}: a run config must be a mapping, not {type(node).__name__}")
     for path, key, value in _walk(node, ""):
         if key == "_target_" and not (isinstance(value, str) and value in ALLOWED_TARGETS):
             raise UnsafeFileError(
@@ -103,7 +105,7 @@ def registered_name(
             return name
     raise UnsafeFileError(
         f"{where}: {path}={target!r} is not one of the registered classes "
-        f"({', '.join(sorted(registry))}); re-export the model with this version"
+        f"({', '.join(f'{package}.{c.__name__}' for c in registry.values())})"
     )
 
 
