@@ -287,14 +287,35 @@ def test_importing_the_plugin_stays_light():
 @pytest.mark.parametrize(
     "option, message",
     [
-        ("hydra.sweeper.n_initial_configs=0", r"n_initial_configs must be null or in \[1"),
-        ("hydra.sweeper.n_initial_configs=9", r"n_initial_configs must be .* got 9"),
+        ("hydra.sweeper.n_initial_configs=0", r"n_initial_configs=0 is .* null or in \[1"),
+        ("hydra.sweeper.n_initial_configs=9", r"n_initial_configs=9 is invalid: must be null"),
         ("hydra.sweeper.n_initial_configs=8", r"in \[1, 7\] \(n_trials=8, use_default_config"),
-        ("hydra.sweeper.max_failure_rate=1.5", "max_failure_rate must be in"),
+        ("hydra.sweeper.max_failure_rate=1.5", r"max_failure_rate=1.5 is .* be in \[0, 1\]"),
+        ("hydra.sweeper.max_failure_rate=-0.1", r"max_failure_rate=-0.1 is invalid"),
+        ("hydra.sweeper.n_trials=0", r"n_trials=0 is invalid: must be an integer >= 1"),
+        ("hydra.sweeper.walltime_limit=-5", r"walltime_limit=-5.0 is invalid: .* seconds > 0"),
+        ("hydra.sweeper.trial_timeout=0", r"trial_timeout=0.0 is invalid: .* seconds > 0"),
+        ("hydra.sweeper.trial_timeout=-3", r"trial_timeout=-3.0 is invalid"),
+        ("hydra.sweeper.n_workers=0", r"n_workers=0 is invalid: must be an integer >= 1"),
+        ("hydra.sweeper.budget.eta=1", r"budget.eta=1 is invalid: must be an integer >= 2"),
+        ("hydra.sweeper.budget.min=30", r"budget.max=20.0 is invalid: must be above budget.min=30"),
+        ("hydra.sweeper.budget.min=0", r"budget.min=0.0 is invalid: must be > 0"),
+        # today's silent no-op: ++not_a_key=... adds a key that the app never reads
+        ("hydra.sweeper.budget.variable=not_a_key",
+         r"budget.variable='not_a_key' is invalid: must be a key of the app's config \(top-level"),
+        ("hydra.sweeper.algorithm=bogus", r"algorithm='bogus' is invalid: must be one of smac, r"),
+        ("hydra.sweeper.intensifier=bogus", r"intensifier='bogus' is invalid: must be one of hy"),
+        ("hydra.sweeper.multi_objective=bogus", r"multi_objective='bogus' is invalid: .* parego"),
+        ("hydra.sweeper.objectives=[]", r"objectives=\[\] is invalid: must be distinct keys"),
+        ("hydra.sweeper.objectives=[val/error,val/error]", r"objectives=\['val/error', 'val/e"),
     ],
-)
+)  # fmt: skip
 def test_bad_sweeper_settings_stop_before_any_trial(tmp_path, option, message):
+    """Checked before the journal is written: the refused folder stays usable."""
     sweep = tmp_path / "bad"
-    with pytest.raises(ValueError, match=message):
-        run_inprocess(overrides(sweep, "smac_mo", "hydra.sweeper.n_trials=8", option))
+    with pytest.raises(ValueError, match=r"^hydra\.sweeper\..*" + message):
+        run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=8", option))
     assert calls(sweep) == []
+    assert not (sweep / "journal.jsonl").exists()
+    run_inprocess(overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=2"))  # the folder works
+    assert len(_told(sweep)) == 2

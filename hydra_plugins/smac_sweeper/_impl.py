@@ -38,8 +38,8 @@ from ._journal import (
 from ._optimizer import Problem
 from ._outputs import SweepOutputs
 from ._plan import make_plan, preflight
-from ._settings import load_settings
-from ._trials import CRASHED, PENDING, TimedTask, Trial, read_outcome
+from ._settings import check_against_app, load_settings
+from ._trials import CRASHED, PENDING, SUCCESS, TimedTask, Trial, read_outcome
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,19 @@ class SMACSweeperImpl:
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            config=config, hydra_context=hydra_context, task_function=TimedTask(task_function)
+            config=config,
+            hydra_context=hydra_context,
+            task_function=TimedTask(task_function, self.settings.trial_timeout),
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        limit = OmegaConf.select(config, "hydra.launcher.timeout_min", default=None)
+        timeout = self.settings.trial_timeout
+        if timeout and limit and 60 * limit < timeout:  # submitit kills the job first
+            log.warning(
+                f"hydra.launcher.timeout_min={limit} ends a job before "
+                f"hydra.sweeper.trial_timeout={timeout:g} s: the whole batch is then lost; "
+                "set timeout_min above trial_timeout / 60"
+            )
         # seconds spent per phase, for the closing log line (sweeper overhead per trial)
         self.timing = dict.fromkeys(("ask", "launch", "task", "tell", "outputs"), 0.0)
         self.told_this_session = 0
@@ -64,6 +74,7 @@ class SMACSweeperImpl:
     # ------------------------------------------------------------------ sweep
     def sweep(self, arguments: list[str]) -> None:
         s = self.settings
+        check_against_app(s, self.config)
         self.plan = make_plan(s, arguments, self.config, self.sweep_dir)
         self.budget = self.plan.budget
         self.outputs = SweepOutputs(self.sweep_dir, s.objectives, s.reference_point, self.budget)
@@ -202,8 +213,11 @@ class SMACSweeperImpl:
         return batch
 
     def _run(self, batch: Sequence[Trial]) -> None:
-        """Launch trials (consecutive ids share one launch: job folders follow the ids)."""
+        """Launch trials (consecutive ids share one launch: job folders follow the ids).
+        Stops the sweep (once all are told) when a trial returns without an objective
+        before any trial returned them all: the objectives do not name the task's keys."""
         told = []
+        wrong_objectives = None
         for group in _consecutive(sorted(batch, key=lambda t: t.trial_id)):
             start = time.perf_counter()
             try:
@@ -216,14 +230,25 @@ class SMACSweeperImpl:
             self.timing["launch"] += time.perf_counter() - start
             start = time.perf_counter()
             for trial, ret in zip(group, returns, strict=True):
-                read_outcome(trial, ret, self.settings.objectives)
+                missing = read_outcome(trial, ret, self.settings.objectives)
                 self._journal_tell(trial)
+                if missing is not None and not any(
+                    t.status == SUCCESS for t in self.trials.values()
+                ):
+                    wrong_objectives = wrong_objectives or (trial, missing)
                 self.timing["task"] += trial.duration or 0.0
                 told.append(trial)
             self.timing["tell"] += time.perf_counter() - start
         start = time.perf_counter()
         self.optimizer.tell(told)
         self.timing["tell"] += time.perf_counter() - start
+        if wrong_objectives is not None:
+            trial, missing = wrong_objectives
+            raise ObjectivesMissingError(
+                f"hydra.sweeper.objectives={list(self.settings.objectives)} is invalid: trial "
+                f"{trial.trial_id} returned no {missing.missing} (the task returned the keys "
+                f"{missing.returned}); set the objectives to keys the task returns"
+            )
 
     def _journal_tell(self, trial: Trial) -> None:
         s = self.settings
@@ -261,6 +286,10 @@ class SMACSweeperImpl:
             summary,
             {k: v for k, v in self.options.items() if k != "search_space"},
         )
+
+
+class ObjectivesMissingError(SweepFailedError):
+    """The first trials return dicts without an objective key: stop at once."""
 
 
 def _consecutive(trials: Sequence[Trial]) -> list[list[Trial]]:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from .config import SMACSweeperConf
 
@@ -22,37 +22,80 @@ def load_settings(options: Mapping[str, Any]) -> tuple[SMACSweeperConf, dict[str
     return settings, OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
 
 
+class SweeperSettingError(ValueError):
+    """A sweeper setting outside what is allowed (one line: key, value, what is allowed)."""
+
+
+CHOICES = {
+    "algorithm": ("smac", "random"),
+    "multi_objective": ("parego", "mean"),
+    "intensifier": ("hyperband", "successive_halving"),
+}
+
+
 def check(s: SMACSweeperConf) -> None:
-    problems = []
-    if not s.objectives or len(set(s.objectives)) != len(s.objectives):
-        problems.append(f"objectives must be distinct and non-empty, got {s.objectives}")
-    if s.algorithm not in ("smac", "random"):
-        problems.append(f"algorithm must be smac or random, got {s.algorithm!r}")
-    if s.multi_objective not in ("parego", "mean"):
-        problems.append(f"multi_objective must be parego or mean, got {s.multi_objective!r}")
-    if s.intensifier not in ("hyperband", "successive_halving"):
-        problems.append(
-            f"intensifier must be hyperband or successive_halving, got {s.intensifier!r}"
-        )
-    if s.n_workers < 1 or s.n_trials < 0:
-        problems.append("n_workers must be >= 1 and n_trials >= 0")
+    """Raise SweeperSettingError for the first setting out of range; runs before the sweep
+    writes anything, so a refused start leaves its folder as it was."""
+
+    def bad(key: str, value: Any, allowed: str) -> SweeperSettingError:
+        return SweeperSettingError(f"hydra.sweeper.{key}={value!r} is invalid: {allowed}")
+
+    objectives = list(s.objectives)
+    if not objectives or len(set(objectives)) != len(objectives):
+        raise bad("objectives", objectives, "must be distinct keys, at least one")
+    for key, options in CHOICES.items():
+        if getattr(s, key) not in options:
+            raise bad(key, getattr(s, key), f"must be one of {', '.join(options)}")
+    if s.n_trials < 1:
+        raise bad("n_trials", s.n_trials, "must be an integer >= 1")
+    if s.n_workers < 1:
+        raise bad("n_workers", s.n_workers, "must be an integer >= 1")
+    for key in ("walltime_limit", "trial_timeout"):
+        value = getattr(s, key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise bad(key, value, "must be null (no limit) or seconds > 0")
     # SMAC refuses an initial design (plus the default configuration) above n_trials.
     most = max(s.n_trials - int(s.use_default_config), 1)
     if s.n_initial_configs is not None and not 1 <= s.n_initial_configs <= most:
-        problems.append(
-            f"n_initial_configs must be null or in [1, {most}] (n_trials={s.n_trials}, "
-            f"use_default_config={s.use_default_config}), got {s.n_initial_configs}"
+        raise bad(
+            "n_initial_configs",
+            s.n_initial_configs,
+            f"must be null or in [1, {most}] (n_trials={s.n_trials}, "
+            f"use_default_config={s.use_default_config})",
         )
     if not 0.0 <= s.max_failure_rate <= 1.0:
-        problems.append(f"max_failure_rate must be in [0, 1], got {s.max_failure_rate}")
+        raise bad("max_failure_rate", s.max_failure_rate, "must be in [0, 1]")
     b = s.budget
-    if b.variable is not None and not (0 < b.min < b.max and int(b.eta) >= 2):
-        problems.append(f"budget needs 0 < min < max and eta >= 2, got {b.min}, {b.max}, {b.eta}")
+    if b.variable is not None:
+        if int(b.eta) != b.eta or b.eta < 2:
+            raise bad("budget.eta", b.eta, "must be an integer >= 2")
+        if not (math.isfinite(b.min) and b.min > 0):
+            raise bad("budget.min", b.min, "must be > 0")
+        if not (math.isfinite(b.max) and b.max > b.min):
+            raise bad("budget.max", b.max, f"must be above budget.min={b.min}")
     for name, mapping in (("crash_cost", s.crash_cost), ("reference_point", s.reference_point)):
-        unknown = set(mapping) - set(s.objectives)
+        unknown = set(mapping) - set(objectives)
         if unknown:
-            problems.append(f"{name} names keys that are not objectives: {sorted(unknown)}")
+            raise bad(name, dict(mapping), f"names keys that are not objectives: {sorted(unknown)}")
         if any(not math.isfinite(float(v)) for v in mapping.values()):
-            problems.append(f"{name} values must be finite")
-    if problems:
-        raise ValueError("hydra.sweeper: " + "; ".join(problems))
+            raise bad(name, dict(mapping), "values must be finite")
+
+
+def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
+    """Settings that name keys of the app's config: the budget variable must be one (else
+    no trial's fidelity would change: `++key=value` adds a key nobody reads)."""
+    variable = s.budget.variable
+    if variable is None:
+        return
+    if (
+        OmegaConf.select(app_config, variable, default=_ABSENT, throw_on_resolution_failure=False)
+        is _ABSENT
+    ):
+        top = sorted(k for k in app_config if k != "hydra")
+        raise SweeperSettingError(
+            f"hydra.sweeper.budget.variable={variable!r} is invalid: must be a key of the "
+            f"app's config (top-level keys: {', '.join(top)})"
+        )
+
+
+_ABSENT = object()

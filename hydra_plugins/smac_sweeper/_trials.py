@@ -12,6 +12,8 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from ._guard import guarded
+
 log = logging.getLogger(__name__)
 
 SUCCESS, CRASHED, PENDING = "success", "crashed", "pending"
@@ -46,32 +48,58 @@ class TaskOutcome:
 
 
 class TimedTask:
-    """Wraps the task function: times it and turns an exception into a TaskOutcome.
+    """Wraps the task function: times it, holds it to `timeout` seconds, and turns its
+    exception -- also SystemExit, a time-out, and a KeyboardInterrupt the task raised
+    itself -- into a TaskOutcome (a crashed trial). A real Ctrl-C still stops the sweep.
 
     Returning the traceback as text (instead of raising) keeps failures readable after
     pickling through joblib or submitit, where some exception types do not survive.
     """
 
-    def __init__(self, task_function: Any) -> None:
+    def __init__(self, task_function: Any, timeout: float | None = None) -> None:
         self.task_function = task_function
+        self.timeout = timeout
 
     def __call__(self, cfg: Any) -> TaskOutcome:
         start = time.perf_counter()
-        try:
-            value = self.task_function(cfg)
-        except Exception:
-            log.exception("trial failed")  # into the job's own log file
-            return TaskOutcome(error=traceback.format_exc(), seconds=time.perf_counter() - start)
+        with guarded(self.timeout) as guard:
+            try:
+                value = self.task_function(cfg)
+            except KeyboardInterrupt:
+                if guard.interrupted:  # Ctrl-C: the user stops the sweep
+                    raise
+                return self._failed(start, "the task raised KeyboardInterrupt itself")
+            except SystemExit as err:  # sys.exit() in the task must not end the sweep
+                return self._failed(start, f"the task called sys.exit({err.code!r})")
+            except Exception:
+                return self._failed(start)
         if hasattr(value, "_metadata") and hasattr(value, "keys"):  # a DictConfig
             from omegaconf import OmegaConf
 
             value = OmegaConf.to_container(value, resolve=True)
         return TaskOutcome(value=value, seconds=time.perf_counter() - start)
 
+    @staticmethod
+    def _failed(start: float, why: str | None = None) -> TaskOutcome:
+        log.exception("trial failed")  # into the job's own log file
+        error = traceback.format_exc() + (f"{why}\n" if why else "")
+        return TaskOutcome(error=error, seconds=time.perf_counter() - start)
 
-def read_outcome(trial: Trial, ret: JobReturn | BaseException, objectives: Sequence[str]) -> None:
+
+class MissingObjectiveError(ValueError):
+    """A task's returned dict lacks objective keys."""
+
+    def __init__(self, missing: list[str], returned: list[str]) -> None:
+        super().__init__(f"returned dict lacks objective key(s) {missing} (has {returned})")
+        self.missing, self.returned = missing, returned
+
+
+def read_outcome(
+    trial: Trial, ret: JobReturn | BaseException, objectives: Sequence[str]
+) -> MissingObjectiveError | None:
     """Sets the trial's status, objectives, metrics, duration, job folder and error from what
-    the launcher returned for it: a JobReturn holding a TaskOutcome, or an exception."""
+    the launcher returned for it: a JobReturn holding a TaskOutcome, or an exception.
+    Returns the MissingObjectiveError of a task that returned a dict without an objective."""
     outcome: Any = ret
     if isinstance(ret, JobReturn):
         trial.job_dir = _job_dir(ret)
@@ -84,16 +112,19 @@ def read_outcome(trial: Trial, ret: JobReturn | BaseException, objectives: Seque
         error, value = f"{type(outcome).__name__}: {outcome}", None
     else:
         error, value = None, outcome
+    missing = None
     if error is None:
         try:
             trial.objectives, trial.metrics = read_objectives(value, objectives)
             trial.status = SUCCESS
-            return
+            return None
         except ValueError as err:
             error = f"trial {err}"
+            missing = err if isinstance(err, MissingObjectiveError) else None
     trial.status, trial.error = CRASHED, error
     last = error.strip().splitlines()[-1] if error.strip() else error
     log.warning(f"Trial {trial.trial_id} crashed: {last}")
+    return missing
 
 
 def _job_dir(ret: JobReturn) -> str | None:
@@ -115,9 +146,7 @@ def read_objectives(
     if isinstance(value, Mapping):
         missing = [k for k in objectives if k not in value]
         if missing:
-            raise ValueError(
-                f"returned dict lacks objective key(s) {missing} (has {sorted(map(str, value))})"
-            )
+            raise MissingObjectiveError(missing, sorted(map(str, value)))
         metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
         found = {k: value[k] for k in objectives}
     elif _is_number(value):

@@ -51,6 +51,10 @@ class SMACSweeperConf:
     n_trials: int = 20  # trials in the whole sweep, across resumes
     n_workers: int = 1  # trials asked and launched per batch (joblib/submitit parallelism)
     walltime_limit: float | None = None  # seconds (across resumes); no new batch after it
+    # Seconds one trial may run (null = no limit); past it the trial is stopped and recorded
+    # as crashed ("timed out after N s"). A SIGALRM timer in the process that runs the job
+    # (POSIX; see _guard.py); with submitit_slurm keep hydra.launcher.timeout_min above it.
+    trial_timeout: float | None = None
     seed: int = 0
     use_default_config: bool = True  # the space's defaults are in the initial design
     # Configurations in SMAC's initial design before its model proposes any; the space's

@@ -31,13 +31,16 @@ def overrides(sweep_dir: Path, preset: str, *extra: str) -> list[str]:
 
 
 def run_inprocess(args: list[str]) -> None:
-    """`toy.py -m args` inside this process (as Hydra's own sweeper tests do)."""
+    """`toy.py -m args` inside this process (as Hydra's own sweeper tests do); a sweeper
+    error is raised (HYDRA_FULL_ERROR=1), not printed as one line and exit 1."""
     from hydra._internal.hydra import Hydra
     from hydra.core.global_hydra import GlobalHydra
 
     from .toy import task
 
     GlobalHydra.instance().clear()
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         hydra = Hydra.create_main_hydra_file_or_module(
             calling_file=str(TOY), calling_module=None, config_path="conf", job_name="toy"
@@ -47,6 +50,10 @@ def run_inprocess(args: list[str]) -> None:
         )
     finally:
         GlobalHydra.instance().clear()
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR")
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
 
 
 def env() -> dict[str, str]:

@@ -2,13 +2,16 @@
 
 val/error falls and emissions/total_g rises with shift_depth (the budget), like the real
 DSNN. `fail=mixed` makes configurations with n = 2, 3, 4 raise, return NaN, or miss a
-key; `fail=always` makes every call raise. With `log_dir` set, every invocation leaves a
-JSON file there (its run_name, budget and overrides), so tests can count the calls.
+key; `fail=always` makes every call raise. `hang`, `exit` and `interrupt` name a value of n
+whose calls sleep for an hour, call sys.exit(3), or raise KeyboardInterrupt. With `log_dir`
+set, every invocation leaves a JSON file there (its run_name, budget and overrides), so
+tests can count the calls.
 """
 
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +38,12 @@ def task(cfg: DictConfig):
         path.write_text(json.dumps(record))
     if cfg.sleep:
         time.sleep(cfg.sleep)
+    if cfg.hang is not None and cfg.n == cfg.hang:
+        time.sleep(3600)  # a trial that hangs (trial_timeout stops it)
+    if cfg.exit is not None and cfg.n == cfg.exit:
+        sys.exit(3)
+    if cfg.interrupt is not None and cfg.n == cfg.interrupt:
+        raise KeyboardInterrupt
     error = (cfg.x - 0.3) ** 2 + 0.5 / (1 + cfg.shift_depth) + 0.05 * (cfg.opt == "c")
     error += 0.01 * cfg.n + (0.1 * (0.9 - cfg.momentum) if "momentum" in cfg else 0.0)
     emissions = 0.01 * (1 + cfg.shift_depth) * (1 + cfg.y) + 0.02 * (1 - cfg.x)
