@@ -69,7 +69,7 @@ def named(
         raise UnsafeFileError(f"{where}: {path} is a {type(args).__name__}, not a mapping")
     args = dict(args)
     name = registered_name(registry, package, args.pop("_target_", None), where, path)
-    check_plain(args, where, f"{path} arguments")
+    check_plain(args, where, path)
     return {"name": name, "args": args}
 
 
@@ -93,13 +93,14 @@ def spec_entry(
     return {"name": node["name"], "args": args}
 
 
-def check_spec(spec: Any, where: str) -> None:
-    """A spec holds only the known keys and plain values (the model entry apart)."""
+def check_spec(spec: Any, where: str) -> dict[str, Any]:
+    """A spec holds only the known keys and plain values; -> its checked model entry."""
     if not isinstance(spec, dict) or set(spec) - SPEC_KEYS:
         extra = sorted(set(spec) - SPEC_KEYS) if isinstance(spec, dict) else spec
         raise UnsafeFileError(f"{where}: the spec has unknown entries {extra!r:.200}")
     for key in SPEC_KEYS - {"model", "data"}:
         check_plain(spec.get(key), where, f"spec.{key}")
+    return spec_entry(MODELS, "dsnn.models", spec.get("model"), where, "spec.model")
 
 
 def build_from_spec(
@@ -107,8 +108,7 @@ def build_from_spec(
 ) -> nn.Module:
     """The float network a spec names, with `pretrained` float weights loaded if given,
     then its last `shift_depth` weight layers converted to shift layers."""
-    check_spec(spec, where)
-    model = spec_entry(MODELS, "dsnn.models", spec["model"], where, "spec.model")
+    model = check_spec(spec, where)
     net = MODELS[model["name"]](
         **model["args"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
     )

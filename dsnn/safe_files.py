@@ -76,8 +76,8 @@ def check_plain(value: Any, where: str, path: str) -> None:
     for item_path, key, item in _walk(value, path):
         if key == "_target_":
             raise UnsafeFileError(
-                f"{where}: {item_path} names a _target_; an export names its network by a "
-                "registered name with plain arguments (re-export it with this version)"
+                f"{where}: {item_path} names a _target_; only plain data is allowed here "
+                "(int, float, str, bool, None, or lists of those)"
             )
         if not isinstance(item, (dict, list, *PLAIN)):
             raise UnsafeFileError(

@@ -3,7 +3,10 @@ is built from them (dsnn/safe_files.py, dsnn/network.py, dsnn/evaluation/checkpo
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,7 +19,7 @@ from dsnn.network import build_from_spec
 from dsnn.safe_files import ALLOWED_TARGETS, UnsafeFileError, check_targets
 from dsnn.shift import ShiftConfig, convert_to_shift
 from dsnn.shift.export import load_exported, save_exported
-from tests.conftest import CONF
+from tests.conftest import CONF, ROOT
 
 QUANT = ShiftConfig("PS", 5, 8, 8).as_dict()
 
@@ -114,3 +117,21 @@ def test_the_run_config_inside_an_old_export_is_checked_too(tmp_path):
 def test_shipped_configs_pass_the_check(compose_cfg):
     cfg = compose_cfg("logger=wandb", "optimizer=ranger", "scheduler=cosine")
     check_targets(OmegaConf.create(OmegaConf.to_yaml(cfg)), "the composed config")
+
+
+def test_evaluate_py_refuses_a_crafted_export_in_one_line(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "crafted.dsnn"
+    model = {"_target_": "dsnn.models.SmallCNN",
+             "width": {"_target_": "pathlib.Path.touch", "self": str(marker)}}  # fmt: skip
+    save_exported(_net(), path, _spec(model))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "mode=checkpoint", f"checkpoint={path}",
+         "wandb.mode=disabled", "energy.enabled=false", f"hydra.run.dir={tmp_path / 'eval'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(f"error: {path}: spec.model.width._target_")
+    assert "Traceback" not in result.stderr
+    assert not marker.exists()

@@ -19,6 +19,7 @@ from dsnn.evaluation.report import format_table, log_to_wandb, write_csv, write_
 from dsnn.evaluation.runs import apply_dotlist
 from dsnn.models import MODELS
 from dsnn.network import (
+    check_spec,
     data_spec,
     image_shape,
     is_lightning_checkpoint,
@@ -78,7 +79,9 @@ def export_run_config(state: dict, path: Path) -> DictConfig:
     from dsnn.data import DATA
 
     spec = state.get("spec") or {}
-    if isinstance(spec, dict) and spec.get("data") is not None:
+    if spec:
+        check_spec(spec, str(path))  # the network it names, before anything else
+    if spec.get("data") is not None:
         data = spec_entry(DATA, "dsnn.data", spec["data"], str(path), "spec.data")
         target = f"dsnn.data.{DATA[data['name']].__name__}"
         return OmegaConf.create({"data": {"_target_": target, **data["args"]}})

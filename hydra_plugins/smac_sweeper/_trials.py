@@ -65,13 +65,15 @@ class TimedTask:
         with guarded(self.timeout) as guard:
             try:
                 value = self.task_function(cfg)
-            except KeyboardInterrupt:
-                if guard.interrupted:  # Ctrl-C: the user stops the sweep
-                    raise
-                return self._failed(start, "the task raised KeyboardInterrupt itself")
-            except SystemExit as err:  # sys.exit() in the task must not end the sweep
-                return self._failed(start, f"the task called sys.exit({err.code!r})")
-            except Exception:
+            except (Exception, KeyboardInterrupt, SystemExit) as err:
+                # Ctrl-C: the user stops the sweep, whatever the task made of it (Lightning
+                # turns a KeyboardInterrupt into sys.exit(1))
+                if guard.interrupted:
+                    raise KeyboardInterrupt from err
+                if isinstance(err, KeyboardInterrupt):
+                    return self._failed(start, "the task raised KeyboardInterrupt itself")
+                if isinstance(err, SystemExit):  # sys.exit() in the task must not end the sweep
+                    return self._failed(start, f"the task called sys.exit({err.code!r})")
                 return self._failed(start)
         if hasattr(value, "_metadata") and hasattr(value, "keys"):  # a DictConfig
             from omegaconf import OmegaConf
