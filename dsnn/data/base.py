@@ -171,6 +171,16 @@ class ImageDataModule(L.LightningDataModule):
         # indices into the official training set, set by setup()
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
+        # seeded shuffling: the same run seed gives the same batch order; one generator for
+        # the whole fit, saved in checkpoints (state_dict), so a continued run goes on with
+        # the batch order an uninterrupted run would have had
+        self.train_generator = torch.Generator().manual_seed(seed)
+
+    def state_dict(self) -> dict:
+        return {"train_generator": self.train_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_generator.set_state(state_dict["train_generator"])
 
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -201,8 +211,7 @@ class ImageDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            # seeded shuffling: the same run seed gives the same batch order
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            generator=self.train_generator if shuffle else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
