@@ -10,6 +10,8 @@ from omegaconf import OmegaConf
 
 from .config import SMACSweeperConf
 
+CONTINUABLE = "trainer.max_epochs"  # the one budget variable a trial can continue
+
 
 def load_settings(options: Mapping[str, Any]) -> tuple[SMACSweeperConf, dict[str, Any]]:
     """(settings, plain options) from what Hydra passes the sweeper; ValueError if unusable."""
@@ -48,6 +50,12 @@ def check(s: SMACSweeperConf) -> None:
     b = s.budget
     if b.variable is not None and not (0 < b.min < b.max and int(b.eta) >= 2):
         problems.append(f"budget needs 0 < min < max and eta >= 2, got {b.min}, {b.max}, {b.eta}")
+    if b.continuation and b.variable != CONTINUABLE:
+        problems.append(
+            f"budget.continuation=true needs budget.variable={CONTINUABLE}, got {b.variable}: "
+            "only more epochs continue a checkpoint (a data fraction or shift depth changes "
+            "what is trained); set budget.continuation=false"
+        )
     for name, mapping in (("crash_cost", s.crash_cost), ("reference_point", s.reference_point)):
         unknown = set(mapping) - set(s.objectives)
         if unknown:

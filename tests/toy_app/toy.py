@@ -4,6 +4,8 @@ val/error falls and emissions/total_g rises with shift_depth (the budget), like 
 DSNN. `fail=mixed` makes configurations with n = 2, 3, 4 raise, return NaN, or miss a
 key; `fail=always` makes every call raise. With `log_dir` set, every invocation leaves a
 JSON file there (its run_name, budget and overrides), so tests can count the calls.
+Like train.py it honours `resume_from=<job dir>`: it "trains" only the epochs missing after
+those the earlier run left in its epochs.json, and reports train/epochs, train/stage_epochs.
 """
 
 import json
@@ -18,6 +20,13 @@ from omegaconf import DictConfig
 
 
 def task(cfg: DictConfig):
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    epochs = int(cfg.trainer.max_epochs)
+    earlier = 0
+    if cfg.resume_from and (Path(cfg.resume_from) / "epochs.json").is_file():
+        earlier = json.loads((Path(cfg.resume_from) / "epochs.json").read_text())["epochs"]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "epochs.json").write_text(json.dumps({"epochs": epochs}))
     if cfg.log_dir:
         record = {
             "run_name": cfg.get("run_name"),
@@ -29,6 +38,10 @@ def task(cfg: DictConfig):
             "overrides": list(HydraConfig.get().overrides.task),
             "output_dir": HydraConfig.get().runtime.output_dir,
             "pid": os.getpid(),
+            "epochs": epochs,
+            "stage_epochs": epochs - earlier,
+            "resume_from": cfg.resume_from,
+            "schedule_epochs": cfg.get("schedule_epochs"),
         }
         path = Path(cfg.log_dir) / f"{cfg.get('run_name')}_{time.time_ns()}_{os.getpid()}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +59,13 @@ def task(cfg: DictConfig):
         return {"val/error": error}  # emissions missing
     if cfg.return_float:
         return error
-    return {"val/error": error, "emissions/total_g": emissions, "val/acc": 1 - error}
+    return {
+        "val/error": error,
+        "emissions/total_g": emissions,
+        "val/acc": 1 - error,
+        "train/epochs": float(epochs),
+        "train/stage_epochs": float(epochs - earlier),
+    }
 
 
 main = hydra.main(version_base="1.3", config_path="conf", config_name="toy")(task)
