@@ -63,6 +63,7 @@ RANGES: dict[str, Range] = {
     "data.fraction": Range(0, 1, low_open=True),
     "model.width": Range(1, integer=True),
 }
+# schedule_epochs: in [trainer.max_epochs, inf) (a shorter schedule would rise again)
 WANDB_MODES = ("online", "offline", "disabled")
 CHOICES: dict[str, tuple[str, ...]] = {"logger.wandb.mode": WANDB_MODES}
 EVALUATE_RANGES: dict[str, Range] = {
@@ -82,7 +83,10 @@ def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first key outside its range; build the checked dataclasses."""
     from dsnn.shift import ShiftConfig
 
-    check_keys(cfg, RANGES | {"data.val_size": val_size_range(cfg)}, CHOICES)
+    schedule = Range(OmegaConf.select(cfg, "trainer.max_epochs", default=1), integer=True)
+    check_keys(
+        cfg, RANGES | {"data.val_size": val_size_range(cfg), "schedule_epochs": schedule}, CHOICES
+    )
     with key_prefix("quantization"):
         ShiftConfig(**cfg.quantization)
     check_energy(cfg.energy)

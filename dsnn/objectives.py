@@ -8,6 +8,12 @@ All values are floats; lower is better for the error, energy and emission keys.
     emissions/train_g, emissions/inference_g, emissions/total_g   CodeCarbon, gCO2eq
     energy/train_kwh, energy/inference_kwh, energy/total_kwh      CodeCarbon, kWh
     time/train_s, time/inference_s         wall time of the two measured phases
+        (training: cumulative over every stage of a continued run, resume_from=..., so they
+        mean the same as for an uninterrupted run of as many epochs)
+    emissions/stage_train_g, emissions/stage_total_g, energy/stage_train_kwh,
+    time/stage_train_s                     this run's own share (its training, and training
+                                           + inference): the search cost of a sweep trial
+    train/epochs, train/stage_epochs       epochs the model has trained; of them, this run
     model/shift_layers                     number of weight layers converted to shifts
     energy/model_uj_per_image              analytic energy of one inference, µJ (op counts x
                                            Horowitz 45 nm energies, dsnn/energy/analytic.py)
@@ -25,6 +31,12 @@ ENERGY_INFERENCE_KWH = "energy/inference_kwh"
 ENERGY_TOTAL_KWH = "energy/total_kwh"
 TIME_TRAIN_S = "time/train_s"
 TIME_INFERENCE_S = "time/inference_s"
+EMISSIONS_STAGE_TRAIN_G = "emissions/stage_train_g"
+EMISSIONS_STAGE_TOTAL_G = "emissions/stage_total_g"
+ENERGY_STAGE_TRAIN_KWH = "energy/stage_train_kwh"
+TIME_STAGE_TRAIN_S = "time/stage_train_s"
+EPOCHS_TRAINED = "train/epochs"
+EPOCHS_STAGE = "train/stage_epochs"
 SHIFT_LAYERS = "model/shift_layers"
 MODEL_ENERGY_UJ = "energy/model_uj_per_image"
 TEST_ACC = "test/acc"
@@ -43,6 +55,12 @@ TRAIN_KEYS = (
     ENERGY_TOTAL_KWH,
     TIME_TRAIN_S,
     TIME_INFERENCE_S,
+    EMISSIONS_STAGE_TRAIN_G,
+    EMISSIONS_STAGE_TOTAL_G,
+    ENERGY_STAGE_TRAIN_KWH,
+    TIME_STAGE_TRAIN_S,
+    EPOCHS_TRAINED,
+    EPOCHS_STAGE,
     SHIFT_LAYERS,
     MODEL_ENERGY_UJ,
 )

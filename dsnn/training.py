@@ -1,7 +1,9 @@
 """`train(cfg)`: one DSNN training run composed from Hydra config, returning its objectives.
 
 The returned dict is the contract with sweepers; its keys and their meaning are defined in
-dsnn/objectives.py.
+dsnn/objectives.py. `resume_from` continues an earlier run (dsnn/resume.py); `val_every_epoch`
+chooses between one validation pass at the end (the measured inference pass) and per-epoch
+validation during fit as well.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,21 +23,28 @@ from dsnn.energy.measured import EnergyMeter
 from dsnn.network import build_lit_module, image_shape
 from dsnn.objectives import (
     EMISSIONS_INFERENCE_G,
+    EMISSIONS_STAGE_TOTAL_G,
+    EMISSIONS_STAGE_TRAIN_G,
     EMISSIONS_TOTAL_G,
     EMISSIONS_TRAIN_G,
     ENERGY_INFERENCE_KWH,
+    ENERGY_STAGE_TRAIN_KWH,
     ENERGY_TOTAL_KWH,
     ENERGY_TRAIN_KWH,
+    EPOCHS_STAGE,
+    EPOCHS_TRAINED,
     MODEL_ENERGY_UJ,
     SHIFT_LAYERS,
     TEST_ACC,
     TEST_ERROR,
     TIME_INFERENCE_S,
+    TIME_STAGE_TRAIN_S,
     TIME_TRAIN_S,
     VAL_ACC,
     VAL_ERROR,
     VAL_LOSS,
 )
+from dsnn.resume import RNGStateCallback, find_resume, write_totals
 from dsnn.shift import export_quantized, shift_layers
 from dsnn.wandb_online import offline_reason
 
@@ -53,9 +62,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule.prepare_data()
     module = build_lit_module(cfg, datamodule)
     net = module.net
+    resume = find_resume(cfg.get("resume_from"))
+    max_epochs = int(cfg.trainer.max_epochs)
+    if resume.epoch >= max_epochs:
+        log.warning(
+            "resume_from: the checkpoint has trained %d epochs, trainer.max_epochs=%d is "
+            "reached already; nothing to train, evaluating the checkpoint's model",
+            resume.epoch,
+            max_epochs,
+        )
+    per_epoch_val = bool(cfg.get("val_every_epoch", True))
     loggers = [start_logger(c) for c in (cfg.get("logger") or {}).values()]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    callbacks = [make_callback(c, per_epoch_val) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks.append(RNGStateCallback())
+    # without per-epoch validation fit never validates: the measured pass below is the one
+    fit_only = {} if per_epoch_val else {"check_val_every_n_epoch": max_epochs + 1}
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        **fit_only,
+        **({} if per_epoch_val else {"num_sanity_val_steps": 0}),
+    )
     meter = EnergyMeter(**cfg.energy)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -64,9 +92,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for lg in loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         with meter.measure("train") as train_energy:
-            trainer.fit(module, datamodule=datamodule)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume.ckpt, weights_only=True)
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
+        stage_epochs = max(trainer.current_epoch - resume.epoch, 0)
+        totals = resume.earlier.plus(
+            train_energy.energy_kwh, train_energy.emissions_g, train_energy.duration_s, stage_epochs
+        )
+        write_totals(output_dir, totals)
 
         # Round parameters to their exact shift values: the saved model evaluates exactly
         # as the fake-quant model did, and the inference pass below measures that model.
@@ -80,14 +113,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
             VAL_ACC: val[VAL_ACC],
             VAL_ERROR: 1.0 - val[VAL_ACC],
             VAL_LOSS: val[VAL_LOSS],
-            EMISSIONS_TRAIN_G: train_energy.emissions_g,
+            # cumulative over the run's stages: what an uninterrupted run would report
+            EMISSIONS_TRAIN_G: totals.emissions_g,
             EMISSIONS_INFERENCE_G: inference_energy.emissions_g,
-            EMISSIONS_TOTAL_G: train_energy.emissions_g + inference_energy.emissions_g,
-            ENERGY_TRAIN_KWH: train_energy.energy_kwh,
+            EMISSIONS_TOTAL_G: totals.emissions_g + inference_energy.emissions_g,
+            ENERGY_TRAIN_KWH: totals.energy_kwh,
             ENERGY_INFERENCE_KWH: inference_energy.energy_kwh,
-            ENERGY_TOTAL_KWH: train_energy.energy_kwh + inference_energy.energy_kwh,
-            TIME_TRAIN_S: train_energy.duration_s,
+            ENERGY_TOTAL_KWH: totals.energy_kwh + inference_energy.energy_kwh,
+            TIME_TRAIN_S: totals.time_s,
             TIME_INFERENCE_S: inference_energy.duration_s,
+            # this stage alone (= the above for a run that did not continue another)
+            EMISSIONS_STAGE_TRAIN_G: train_energy.emissions_g,
+            EMISSIONS_STAGE_TOTAL_G: train_energy.emissions_g + inference_energy.emissions_g,
+            ENERGY_STAGE_TRAIN_KWH: train_energy.energy_kwh,
+            TIME_STAGE_TRAIN_S: train_energy.duration_s,
+            EPOCHS_TRAINED: trainer.current_epoch,
+            EPOCHS_STAGE: stage_epochs,
             SHIFT_LAYERS: float(sum(1 for _ in shift_layers(net))),
             MODEL_ENERGY_UJ: estimate_energy(net, image_shape(datamodule)).total_uj,
         }
@@ -102,6 +143,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return objectives
     finally:
         finish_wandb(loggers, failed)
+
+
+def make_callback(callback_cfg: DictConfig, per_epoch_val: bool):
+    """A callback from config; without per-epoch validation a checkpoint callback keeps only
+    last.ckpt (there is no val/acc to rank by)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    if per_epoch_val or get_class(callback_cfg._target_) is not ModelCheckpoint:
+        return instantiate(callback_cfg)
+    return instantiate(callback_cfg, monitor=None, save_top_k=0)
 
 
 def log_summary(objectives: dict[str, float], output_dir: Path) -> None:

@@ -602,3 +602,27 @@ def test_config_lists_every_argument_and_instantiates(tmp_path, name, cls):
     for line in (REPO / "conf" / "data" / f"{name}.yaml").read_text().splitlines():
         if line and not line.startswith(("#", "_target_")):
             assert "  # " in line, line
+
+
+def test_decoded_files_are_cached_per_process_until_they_change(fmnist_copy):
+    from dsnn.data import cache
+
+    cache.clear()
+    first = FashionMNISTDataModule(root=str(fmnist_copy), val_size=100)
+    first.setup()
+    again = FashionMNISTDataModule(root=str(fmnist_copy), val_size=100)
+    again.setup()
+    assert again.data_test.images is first.data_test.images  # decoded once
+    assert torch.equal(again.data_train.images, first.data_train.images)
+    fresh = FashionMNISTDataModule(root=str(fmnist_copy), val_size=100, cache=False)
+    fresh.setup()
+    assert fresh.data_test.images is not first.data_test.images
+    assert torch.equal(fresh.data_test.images, first.data_test.images)
+    # a changed file (here: the link replaced by a copy) is read again
+    test_images = fmnist_copy / "t10k-images-idx3-ubyte.gz"
+    test_images.unlink()
+    test_images.write_bytes((FMNIST_ROOT / test_images.name).read_bytes())
+    changed = FashionMNISTDataModule(root=str(fmnist_copy), val_size=100)
+    changed.setup()
+    assert changed.data_test.images is not first.data_test.images
+    cache.clear()

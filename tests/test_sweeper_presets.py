@@ -141,3 +141,32 @@ def test_table1_trial_overrides_compose_into_train_config():
         if config["optimizer"] in ("sgd", "rmsprop"):
             assert cfg.optimizer.momentum == pytest.approx(config["optimizer.momentum"])
     assert len(seen) >= 3
+
+
+def test_recommended_preset_continues_epochs_and_searches_the_shift_depth():
+    composed = _compose("hydra/sweeper=smac_mfmo_epochs")
+    table1 = OmegaConf.to_container(OmegaConf.load(CONF / "search_space" / "table1.yaml"))
+    del table1["hyperparameters"]["trainer.max_epochs"]  # the budget
+    expected = OmegaConf.merge(
+        OmegaConf.structured(SMACSweeperConf),
+        {"search_space": table1},
+        SHARED,
+        PRESET_KEYS["smac_mfmo"],
+        {
+            "objectives": ["val/error", "energy/model_uj_per_image"],
+            "budget": {"variable": "trainer.max_epochs", "min": 1, "max": 9, "eta": 3},
+        },
+        {"budget": {"continuation": True}},
+    )
+    sweeper = composed.hydra.sweeper
+    assert OmegaConf.to_container(sweeper) == OmegaConf.to_container(expected)
+    assert hyperband_stages(sweeper.budget) == [1.0, 3.0, 9.0]
+    assert sweeper.search_space.hyperparameters.shift_depth.upper == 20
+    demo = _compose(
+        "hydra/sweeper=smac_mfmo_epochs", "search_space@hydra.sweeper.search_space=demo_epochs"
+    )
+    space = OmegaConf.to_container(demo.hydra.sweeper.search_space.hyperparameters)
+    demo_space = OmegaConf.load(CONF / "search_space" / "demo.yaml").hyperparameters
+    assert set(space) == set(demo_space) - {"trainer.max_epochs"}
+    # the paper preset is unchanged: Hyperband on the shift depth, no continuation
+    assert _compose("hydra/sweeper=smac_mfmo").hydra.sweeper.budget.continuation is False

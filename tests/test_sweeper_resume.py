@@ -10,6 +10,8 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from tests.toy_app.harness import calls, command, env, overrides, read_csv, read_journal
 
 
@@ -20,9 +22,19 @@ def _events(sweep_dir, event):
     return [r for r in read_journal(sweep_dir) if r["event"] == event]
 
 
-def test_resume_after_kill(tmp_path):
+# smac_mfmo_epochs: with continuation, trials 8 and 9 (promoted to 3 epochs after the
+# resume) continue their 1-epoch trials, found through the journal
+PRESETS = {
+    "smac_mfmo": ([], {"5", "10", "20"}),
+    "smac_mfmo_epochs": (["hydra.sweeper.objectives=[val/error,emissions/total_g]"], {"1", "3"}),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_resume_after_kill(tmp_path, preset):
     sweep = tmp_path / "sweep"
-    args = overrides(sweep, "smac_mfmo", "hydra.sweeper.n_trials=10", "sleep=0.4")
+    extra, budgets = PRESETS[preset]
+    args = overrides(sweep, preset, "hydra.sweeper.n_trials=10", "sleep=0.4", *extra)
     first = subprocess.Popen(
         command(args), cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -62,5 +74,12 @@ def test_resume_after_kill(tmp_path):
         assert runs[names[trial_id]] == 2
     for trial_id in set(range(10)) - asked_before:
         assert runs[names[trial_id]] == 1
-    assert {r["budget"] for r in rows} <= {"5", "10", "20"}
+    assert {r["budget"] for r in rows} <= budgets
+    resumed = [r for r in rows if r["resumed_from"]]
+    assert len(resumed) == (2 if preset == "smac_mfmo_epochs" else 0)
+    by_id = {r["trial_id"]: r for r in rows}
+    for row in resumed:  # continued the trial with its configuration at a lower budget
+        source = by_id[row["resumed_from"]]
+        assert int(source["budget"]) < int(row["budget"]) and source["x"] == row["x"]
+        assert float(row["train/stage_epochs"]) == int(row["budget"]) - int(source["budget"])
     assert (sweep / "pareto.png").exists()

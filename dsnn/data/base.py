@@ -4,7 +4,8 @@ Images are held in memory as uint8 tensors (N x C x H x W) and converted per sam
 optional augmentation on uint8, then ``(x / 255 - mean) / std``.  The official training set
 is split once by ``seed`` into train/validation (independent of ``fraction``); ``fraction``
 then takes a seeded, stratified and nested subset of the train split only, so validation and
-test objectives stay comparable across fidelities.
+test objectives stay comparable across fidelities. Decoded files are cached per process
+(dsnn/data/cache.py, `cache=false` reads them every time).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dsnn.config_checks import ConfigError
+from dsnn.data.cache import cached_load
 
 
 class DatasetError(RuntimeError):
@@ -149,6 +151,7 @@ class ImageDataModule(L.LightningDataModule):
         seed: int,
         num_workers: int,
         pin_memory: bool,
+        cache: bool = True,
     ) -> None:
         super().__init__()
         check_int("batch_size", batch_size, 1)
@@ -164,6 +167,7 @@ class ImageDataModule(L.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.pin_memory = bool(pin_memory)
+        self.cache = bool(cache)  # decoded files kept for later runs in this process
         self.train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.data_train: TensorImageDataset | None = None
         self.data_val: TensorImageDataset | None = None
@@ -171,6 +175,16 @@ class ImageDataModule(L.LightningDataModule):
         # indices into the official training set, set by setup()
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
+        # seeded shuffling: the same run seed gives the same batch order; one generator for
+        # the whole fit, saved in checkpoints (state_dict), so a continued run goes on with
+        # the batch order an uninterrupted run would have had
+        self.train_generator = torch.Generator().manual_seed(seed)
+
+    def state_dict(self) -> dict:
+        return {"train_generator": self.train_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_generator.set_state(state_dict["train_generator"])
 
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -178,7 +192,7 @@ class ImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data_train is not None:
             return  # already loaded; all splits are built at once
-        images, labels = self._load(train=True)
+        images, labels = self._decoded(train=True)
         if self.val_size >= images.shape[0]:  # the files may hold fewer than the official set
             raise ConfigError(
                 f"data.val_size={self.val_size} is invalid: must be an int in [0, "
@@ -189,7 +203,12 @@ class ImageDataModule(L.LightningDataModule):
         self.train_indices, self.val_indices = train_idx, val_idx
         self.data_train = self._dataset(images[train_idx], labels[train_idx], self.train_transform)
         self.data_val = self._dataset(images[val_idx], labels[val_idx])
-        self.data_test = self._dataset(*self._load(train=False))
+        self.data_test = self._dataset(*self._decoded(train=False))
+
+    def _decoded(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.cache:
+            return self._load(train)
+        return cached_load(type(self).__qualname__, self.root, train, lambda: self._load(train))
 
     def _dataset(self, images, labels, transform=None) -> TensorImageDataset:
         return TensorImageDataset(images, labels, self.mean, self.std, transform)
@@ -201,8 +220,7 @@ class ImageDataModule(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            # seeded shuffling: the same run seed gives the same batch order
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            generator=self.train_generator if shuffle else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

@@ -148,8 +148,9 @@ class CIFAR10DataModule(ImageDataModule):
         pin_memory: bool = False,
         download: bool = True,
         augment: bool = True,
+        cache: bool = True,
     ) -> None:
-        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory)
+        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache)
         self.download = bool(download)
         self.augment = bool(augment)
         if self.augment:

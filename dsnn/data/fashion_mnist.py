@@ -93,8 +93,9 @@ class FashionMNISTDataModule(ImageDataModule):
         seed: int = 0,
         num_workers: int = 0,
         pin_memory: bool = False,
+        cache: bool = True,
     ) -> None:
-        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory)
+        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache)
 
     def prepare_data(self) -> None:
         # fail before any training if a file is missing (nothing to download)

@@ -1,15 +1,18 @@
-"""The fidelity of a sweep: its variable, Hyperband's budget stages, and the value a trial
-receives for a budget (rounded for integer variables)."""
+"""The fidelity of a sweep: its variable, Hyperband's budget stages, the value a trial
+receives for a budget (rounded for integer variables), and which earlier trial a promoted
+one continues (budget.continuation)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ._trials import SUCCESS, Trial
 from .config import BudgetConf
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,24 @@ class Budget:
     variable: str | None  # the override key (None: every trial at full fidelity)
     stages: list[float]  # Hyperband's budgets, smallest first ([] without a variable)
     integer: bool  # trials receive budgets rounded to int
+    continuation: bool = False  # promotions continue the lower budget's checkpoint
+
+    def continues(self, trial: Trial, trials: Iterable[Trial]) -> Trial | None:
+        """With continuation: the successful trial of the same configuration and seed at the
+        highest lower budget (it left a checkpoint), or None."""
+        if not self.continuation or trial.budget is None:
+            return None
+        earlier = [
+            t
+            for t in trials
+            if t.status == SUCCESS
+            and t.job_dir
+            and t.seed == trial.seed
+            and t.budget is not None
+            and t.budget < trial.budget
+            and t.config == trial.config
+        ]
+        return max(earlier, key=lambda t: (t.budget, t.trial_id), default=None)
 
     @property
     def top(self) -> float | None:
@@ -68,4 +89,4 @@ def make_budget(conf: BudgetConf, app_config: DictConfig) -> Budget:
             f"Hyperband budgets {stages} are not integers; trials get them rounded to "
             f"{[int(round(x)) for x in stages]}. Pick min/max/eta with integer stages."
         )
-    return Budget(variable=conf.variable, stages=stages, integer=integer)
+    return Budget(conf.variable, stages, integer, continuation=conf.continuation)

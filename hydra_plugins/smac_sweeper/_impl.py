@@ -204,7 +204,9 @@ class SMACSweeperImpl:
                 seed=suggestion.seed,
                 budget_value=self.budget.value(suggestion.budget),
             )
-            trial.overrides = self.plan.overrides(trial)
+            source = self.budget.continues(trial, self.trials.values())
+            trial.resumed_from = None if source is None else source.trial_id
+            trial.overrides = self.plan.overrides(trial, source and source.job_dir)
             self.journal.append(ask_record(trial, time.time()))
             self.trials[trial_id] = trial
             batch.append(trial)

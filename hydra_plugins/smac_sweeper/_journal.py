@@ -9,7 +9,8 @@ The records, one builder and one reader each (the format of journals already on 
 
     sweep    first record: the settings a resume must match, SMAC's n_trials
     session  one per run of the sweep command (start time, pid)
-    ask      a trial handed out: id, batch, configuration, budget, seed, overrides
+    ask      a trial handed out: id, batch, configuration, budget, seed, overrides, and
+             the trial it continues (resumed_from, with budget.continuation)
     tell     its result: status, objectives, metrics, cost told, duration, job dir, error
     state    the optimiser's state after a batch of asks (Hyperband's brackets)
 
@@ -105,7 +106,16 @@ def _to_json(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- records
-_ASK_FIELDS = ("trial_id", "batch", "config", "budget", "budget_value", "seed", "overrides")
+_ASK_FIELDS = (
+    "trial_id",
+    "batch",
+    "config",
+    "budget",
+    "budget_value",
+    "seed",
+    "overrides",
+    "resumed_from",
+)
 _TOLD_FIELDS = ("status", "objectives", "metrics", "cost", "duration", "job_dir", "error")
 
 
@@ -142,6 +152,7 @@ def read_ask(record: dict[str, Any]) -> Trial:
     trial = Trial(**{key: record[key] for key in ("trial_id", "batch", "config", "budget", "seed")})
     trial.budget_value = record.get("budget_value")
     trial.overrides = record.get("overrides", [])
+    trial.resumed_from = record.get("resumed_from")
     return trial
 
 

@@ -66,7 +66,7 @@ def trial_rows(
         ["trial_id", "status", "budget", "seed", *objectives, "duration_s"]
         + hp_names
         + extra
-        + ["batch", "job_dir", "error"]
+        + ["resumed_from", "batch", "job_dir", "error"]
     )
     rows = []
     for t in sorted(trials, key=lambda t: t.trial_id) if by_id else trials:
@@ -77,7 +77,7 @@ def trial_rows(
             + [_blank(None if t.duration is None else round(t.duration, 3))]
             + [_blank(t.config.get(k)) for k in hp_names]
             + [_blank(t.metrics.get(k)) for k in extra]
-            + [t.batch, _blank(t.job_dir), error[-1] if error else ""]
+            + [_blank(t.resumed_from), t.batch, _blank(t.job_dir), error[-1] if error else ""]
         )
     return header, rows
 

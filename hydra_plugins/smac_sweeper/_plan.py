@@ -32,11 +32,16 @@ class SweepPlan:
     sweep_name: str
     fingerprint: dict[str, Any]  # the settings a resume must match
 
-    def overrides(self, trial: Trial) -> list[str]:
+    def overrides(self, trial: Trial, resume_dir: str | None = None) -> list[str]:
+        """`resume_dir`: the job dir of the trial this one continues (budget.continuation)."""
         keys = self.settings.override_keys
         extra: dict[str, Any] = {}
         if self.budget.variable is not None:
             extra[self.budget.variable] = trial.budget_value
+        if self.budget.continuation:  # one schedule over the top budget for every trial
+            extra[keys.schedule_epochs] = self.budget.value(self.budget.top)
+            if resume_dir is not None:
+                extra[keys.resume_from] = resume_dir
         if keys.seed:
             extra[keys.seed] = trial.seed
         if keys.run_group:

@@ -10,6 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import SMACSweeperConf
 
+CONTINUABLE = "trainer.max_epochs"  # the one budget variable a trial can continue
+
 
 def load_settings(options: Mapping[str, Any]) -> tuple[SMACSweeperConf, dict[str, Any]]:
     """(settings, plain options) from what Hydra passes the sweeper; ValueError if unusable."""
@@ -73,6 +75,14 @@ def check(s: SMACSweeperConf) -> None:
             raise bad("budget.min", b.min, "must be > 0")
         if not (math.isfinite(b.max) and b.max > b.min):
             raise bad("budget.max", b.max, f"must be above budget.min={b.min}")
+    if b.continuation and b.variable != CONTINUABLE:
+        raise bad(
+            "budget.continuation",
+            b.continuation,
+            f"needs budget.variable={CONTINUABLE} (got {b.variable}): only more epochs continue "
+            "a checkpoint (a data fraction or shift depth changes what is trained); set "
+            "budget.continuation=false",
+        )
     for name, mapping in (("crash_cost", s.crash_cost), ("reference_point", s.reference_point)):
         unknown = set(mapping) - set(objectives)
         if unknown:

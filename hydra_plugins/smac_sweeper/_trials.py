@@ -36,6 +36,7 @@ class Trial:
     error: str | None = None
     overrides: list[str] = field(default_factory=list)
     told_at: float | None = None  # time.time() of the tell
+    resumed_from: int | None = None  # the lower-budget trial it continues (continuation)
 
 
 @dataclass

@@ -18,6 +18,11 @@ class BudgetConf:
     eta: int = 2
     # Pass integer budgets (rounded). null = integer if the app's own value is an int.
     integer: bool | None = None
+    # A promoted configuration continues the checkpoint of its lower-budget trial
+    # (++resume_from=<that job dir>) instead of training again from scratch, and every
+    # trial's LR schedule spans the top budget (++schedule_epochs=<max>). Only for
+    # variable trainer.max_epochs: a data fraction or shift depth changes what is trained.
+    continuation: bool = False
 
 
 @dataclass
@@ -27,6 +32,9 @@ class OverrideKeysConf:
     seed: str | None = "seed"
     run_group: str | None = "run_group"
     run_name: str | None = "run_name"
+    # with budget.continuation: the run to continue, and the epochs the schedule spans
+    resume_from: str = "resume_from"
+    schedule_epochs: str = "schedule_epochs"
 
 
 @dataclass

@@ -5,7 +5,9 @@ DSNN. `fail=mixed` makes configurations with n = 2, 3, 4 raise, return NaN, or m
 key; `fail=always` makes every call raise. `hang`, `exit` and `interrupt` name a value of n
 whose calls sleep for an hour, call sys.exit(3), or raise KeyboardInterrupt. With `log_dir`
 set, every invocation leaves a JSON file there (its run_name, budget and overrides), so
-tests can count the calls.
+tests can count the calls. Like train.py it honours `resume_from=<job dir>`: it "trains" only
+the epochs missing after those the earlier run left in its epochs.json, and reports
+train/epochs, train/stage_epochs.
 """
 
 import json
@@ -21,6 +23,13 @@ from omegaconf import DictConfig
 
 
 def task(cfg: DictConfig):
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    epochs = int(cfg.trainer.max_epochs)
+    earlier = 0
+    if cfg.resume_from and (Path(cfg.resume_from) / "epochs.json").is_file():
+        earlier = json.loads((Path(cfg.resume_from) / "epochs.json").read_text())["epochs"]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "epochs.json").write_text(json.dumps({"epochs": epochs}))
     if cfg.log_dir:
         record = {
             "run_name": cfg.get("run_name"),
@@ -32,6 +41,10 @@ def task(cfg: DictConfig):
             "overrides": list(HydraConfig.get().overrides.task),
             "output_dir": HydraConfig.get().runtime.output_dir,
             "pid": os.getpid(),
+            "epochs": epochs,
+            "stage_epochs": epochs - earlier,
+            "resume_from": cfg.resume_from,
+            "schedule_epochs": cfg.get("schedule_epochs"),
         }
         path = Path(cfg.log_dir) / f"{cfg.get('run_name')}_{time.time_ns()}_{os.getpid()}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +68,13 @@ def task(cfg: DictConfig):
         return {"val/error": error}  # emissions missing
     if cfg.return_float:
         return error
-    return {"val/error": error, "emissions/total_g": emissions, "val/acc": 1 - error}
+    return {
+        "val/error": error,
+        "emissions/total_g": emissions,
+        "val/acc": 1 - error,
+        "train/epochs": float(epochs),
+        "train/stage_epochs": float(epochs - earlier),
+    }
 
 
 main = hydra.main(version_base="1.3", config_path="conf", config_name="toy")(task)
