@@ -29,6 +29,7 @@ from ._journal import (
     Replay,
     SweepHeader,
     ask_record,
+    reference_record,
     replay,
     session_record,
     state_record,
@@ -38,6 +39,7 @@ from ._journal import (
 from ._optimizer import Problem
 from ._outputs import SweepOutputs
 from ._plan import make_plan, preflight
+from ._reference import ReferencePoint, resolve_reference
 from ._settings import load_settings
 from ._trials import CRASHED, PENDING, TimedTask, Trial, read_outcome
 
@@ -66,9 +68,13 @@ class SMACSweeperImpl:
         s = self.settings
         self.plan = make_plan(s, arguments, self.config, self.sweep_dir)
         self.budget = self.plan.budget
-        self.outputs = SweepOutputs(self.sweep_dir, s.objectives, s.reference_point, self.budget)
+        self.outputs = SweepOutputs(
+            self.sweep_dir, s.objectives, self.budget, self.plan.rerun_overrides
+        )
         preflight(self.plan, self.hydra_context, self.config)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        # what Hydra's own sweepers write: the composed config (hydra.overrides included)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         with Journal(self.sweep_dir / "journal.jsonl") as journal:
             self.journal = journal
             journaled = replay(journal.read(), journal.path)
@@ -120,6 +126,7 @@ class SMACSweeperImpl:
         """The journal's trials into the optimiser (see _optimizer.py for the order)."""
         self.trials = journaled.trials
         self.told_order = journaled.told_order
+        self.reference: ReferencePoint | None = journaled.reference
         if not self.trials:
             return
         for trial in self.trials.values():
@@ -172,7 +179,8 @@ class SMACSweeperImpl:
         )
         log.info(
             f"Sweep done: {len(told)} trials told ({sum(t.status == CRASHED for t in told)} "
-            f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume}; "
+            f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume} "
+            f"({summary.hypervolume_normalised} of the reference box); "
             f"results in {self.sweep_dir}"
         )
 
@@ -248,7 +256,24 @@ class SMACSweeperImpl:
     def _write_outputs(self, *, final: bool) -> Any:
         told = [self.trials[i] for i in self.told_order]
         trials = list(self.trials.values())
-        return self.outputs.write(trials, told, final=final, timing=self._ms_per_trial())
+        self._fix_reference(told, final=final)
+        return self.outputs.write(
+            trials, told, self.reference, final=final, timing=self._ms_per_trial()
+        )
+
+    def _fix_reference(self, told: list[Trial], *, final: bool) -> None:
+        """The hypervolume's reference point, journaled once complete (_reference.py)."""
+        if self.reference is not None:
+            return
+        s = self.settings
+        default = self.plan.default_config() if s.use_default_config else None
+        reference = resolve_reference(
+            s.objectives, s.reference_point, told, default, sweep_over=final
+        )
+        if reference is not None:
+            self.reference = reference
+            self.journal.append(reference_record(reference, time.time()))
+            log.info(f"Hypervolume reference point fixed: {reference.values} ({reference.source})")
 
     def _wandb(self, summary: Any) -> None:
         from ._wandb import log_summary

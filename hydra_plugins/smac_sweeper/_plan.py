@@ -47,6 +47,20 @@ class SweepPlan:
         # a key fixed on the command line (e.g. seed=3) stays as given
         return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
 
+    def rerun_overrides(self, trial: Trial) -> list[str]:
+        """The overrides that re-run `trial` alone (`python train.py <these>`): the command
+        line's, its hyperparameters, the budget variable at full fidelity and its seed."""
+        extra: dict[str, Any] = {}
+        if self.budget.variable is not None:
+            extra[self.budget.variable] = self.budget.value(self.budget.top)
+        if self.settings.override_keys.seed:
+            extra[self.settings.override_keys.seed] = trial.seed
+        return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
+
+    def default_config(self) -> dict[str, Any]:
+        """The search space's default configuration, as a trial's config holds it."""
+        return {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
+
 
 def make_plan(
     s: SMACSweeperConf, arguments: list[str], config: DictConfig, sweep_dir: Path
@@ -95,12 +109,11 @@ def make_plan(
 def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) -> None:
     """Compose the default configuration's trial once: a search-space key the app does
     not have (a typo) stops the sweep here instead of crashing every trial."""
-    default = plan.space.get_default_configuration()
     top = plan.budget.top
     probe = Trial(
         trial_id=0,
         batch=0,
-        config={k: to_python(v) for k, v in default.items()},
+        config=plan.default_config(),
         budget=top,
         seed=0,
         budget_value=plan.budget.value(top),

@@ -34,6 +34,7 @@ class Trial:
     error: str | None = None
     overrides: list[str] = field(default_factory=list)
     told_at: float | None = None  # time.time() of the tell
+    started_at: float | None = None  # time.time() when the task started (in its process)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TaskOutcome:
     value: Any = None
     seconds: float = 0.0
     error: str | None = None
+    started: float | None = None  # time.time() at the start
 
 
 class TimedTask:
@@ -56,17 +58,19 @@ class TimedTask:
         self.task_function = task_function
 
     def __call__(self, cfg: Any) -> TaskOutcome:
-        start = time.perf_counter()
+        started, start = time.time(), time.perf_counter()
         try:
             value = self.task_function(cfg)
         except Exception:
             log.exception("trial failed")  # into the job's own log file
-            return TaskOutcome(error=traceback.format_exc(), seconds=time.perf_counter() - start)
+            return TaskOutcome(
+                error=traceback.format_exc(), seconds=time.perf_counter() - start, started=started
+            )
         if hasattr(value, "_metadata") and hasattr(value, "keys"):  # a DictConfig
             from omegaconf import OmegaConf
 
             value = OmegaConf.to_container(value, resolve=True)
-        return TaskOutcome(value=value, seconds=time.perf_counter() - start)
+        return TaskOutcome(value=value, seconds=time.perf_counter() - start, started=started)
 
 
 def read_outcome(trial: Trial, ret: JobReturn | BaseException, objectives: Sequence[str]) -> None:
@@ -78,7 +82,7 @@ def read_outcome(trial: Trial, ret: JobReturn | BaseException, objectives: Seque
         # a failed job's exception: return_value would re-raise it
         outcome = ret._return_value if ret.status == JobStatus.FAILED else ret.return_value
     if isinstance(outcome, TaskOutcome):
-        trial.duration = outcome.seconds
+        trial.duration, trial.started_at = outcome.seconds, outcome.started
         error, value = outcome.error, outcome.value
     elif isinstance(outcome, BaseException):
         error, value = f"{type(outcome).__name__}: {outcome}", None

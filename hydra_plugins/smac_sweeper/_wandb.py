@@ -52,8 +52,8 @@ def log_summary(
             ),
         )
         try:
-            for n_told, hv in summary.hypervolume_history:
-                run.log({"hypervolume": hv, "told_trials": n_told})
+            for row in summary.history:  # the rows of hypervolume.csv, same numbers
+                run.log({k: v for k, v in row.items() if v is not None})
             header, rows = trial_rows(trials, summary.objectives)
             run.log({"trials": wandb.Table(columns=header, data=_cells(rows))})
             header, rows = trial_rows(summary.front, summary.objectives)
@@ -62,6 +62,7 @@ def log_summary(
             if plot.exists():
                 run.log({"pareto_plot": wandb.Image(str(plot))})
             run.summary["hypervolume"] = summary.hypervolume
+            run.summary["hypervolume_normalised"] = summary.hypervolume_normalised
             run.summary["reference_point"] = summary.reference_point
             run.summary["n_trials"] = len(trials)
         finally:

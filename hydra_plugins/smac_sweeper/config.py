@@ -64,7 +64,9 @@ class SMACSweeperConf:
     # An objective not listed gets the worst value seen so far plus the observed range
     # (1.0 before any success).
     crash_cost: dict[str, float] = field(default_factory=dict)
-    # Hypervolume reference point per objective; missing ones: worst seen + 10 % of range.
+    # Hypervolume reference point per objective (a bound the task states, e.g. val/error
+    # 1.0); a missing one is fixed at 2 x the default configuration's value when that trial
+    # is told. Journaled once fixed: a resume keeps it (see _reference.py).
     reference_point: dict[str, float] = field(default_factory=dict)
     override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
     sweep_name: str | None = None  # W&B group; null = derived from hydra.sweep.dir
