@@ -109,11 +109,11 @@ def plot_trials(
         ax.set_ylim(y0, y1)
     title = f"{len(ok)} successful of {len(trials)} trials"
     if summary.hypervolume is not None:
-        title += f"; hypervolume {summary.hypervolume:.4g}"
+        title += f"\nhypervolume {summary.hypervolume:.4g}"
         if summary.hypervolume_normalised is not None:
             title += f" ({100 * summary.hypervolume_normalised:.1f} % of the reference box)"
     if len(objectives) > 2:
-        title += f"\n(showing {objectives[0]} vs {objectives[1]})"
+        title += f" (showing {objectives[0]} vs {objectives[1]})"
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("trial id" if one else axis_label(objectives[0]))
     ax.set_ylabel(axis_label(objectives[0 if one else 1]))
