@@ -37,7 +37,7 @@ from ._journal import (
     tell_record,
 )
 from ._optimizer import Problem
-from ._outputs import SweepOutputs
+from ._outputs import SweepOutputs, config_ids
 from ._plan import make_plan, preflight
 from ._reference import ReferencePoint, resolve_reference
 from ._settings import load_settings
@@ -201,7 +201,8 @@ class SMACSweeperImpl:
                 seed=suggestion.seed,
                 budget_value=self.budget.value(suggestion.budget),
             )
-            trial.overrides = self.plan.overrides(trial)
+            config_id = config_ids([*self.trials.values(), trial])[trial_id]
+            trial.overrides = self.plan.overrides(trial, config_id)
             self.journal.append(ask_record(trial, time.time()))
             self.trials[trial_id] = trial
             batch.append(trial)
@@ -280,8 +281,9 @@ class SMACSweeperImpl:
 
         log_summary(
             OmegaConf.to_container(OmegaConf.structured(self.settings.wandb)),
+            self.config,
             self.sweep_dir,
-            self.plan.sweep_name,
+            self.plan,
             list(self.trials.values()),
             summary,
             {k: v for k, v in self.options.items() if k != "search_space"},

@@ -31,19 +31,40 @@ class SweepPlan:
     budget: Budget
     sweep_name: str
     fingerprint: dict[str, Any]  # the settings a resume must match
+    preset: str | None = None  # the hydra/sweeper choice (smac_mfmo ...), for W&B tags
 
-    def overrides(self, trial: Trial) -> list[str]:
+    def run_name(self, trial: Trial) -> str:
+        """The trial's W&B run name: trial id and budget (t3-b10)."""
+        budget = "" if trial.budget_value is None else f"-b{trial.budget_value}"
+        return f"t{trial.trial_id}{budget}"
+
+    def overrides(self, trial: Trial, config_id: int | None = None) -> list[str]:
         keys = self.settings.override_keys
+        variable = self.budget.variable
         extra: dict[str, Any] = {}
-        if self.budget.variable is not None:
-            extra[self.budget.variable] = trial.budget_value
+        if variable is not None:
+            extra[variable] = trial.budget_value
         if keys.seed:
             extra[keys.seed] = trial.seed
         if keys.run_group:
             extra[keys.run_group] = self.sweep_name
         if keys.run_name:
-            budget = "" if trial.budget_value is None else f"-b{trial.budget_value}"
-            extra[keys.run_name] = f"t{trial.trial_id}{budget}"
+            extra[keys.run_name] = self.run_name(trial)
+        if keys.job_type:
+            extra[keys.job_type] = "trial"
+        if keys.trial_info:
+            extra[keys.trial_info] = {
+                "trial_id": trial.trial_id,
+                "config_id": trial.trial_id if config_id is None else config_id,
+                "budget": trial.budget_value,
+                "budget_variable": variable,
+                "sweep": self.sweep_name,
+            }
+        if keys.tags:
+            tags = [f"sweep={self.sweep_name}", f"sweeper={self.preset or self.settings.algorithm}"]
+            if variable is not None:
+                tags.append(f"{variable}={trial.budget_value}")
+            extra[keys.tags] = tags
         # a key fixed on the command line (e.g. seed=3) stays as given
         return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
 
@@ -103,6 +124,7 @@ def make_plan(
         budget=make_budget(s.budget, config),
         sweep_name=s.sweep_name or _sweep_name(sweep_dir),
         fingerprint=fingerprint,
+        preset=OmegaConf.select(config, "hydra.runtime.choices.hydra/sweeper", default=None),
     )
 
 

@@ -27,12 +27,18 @@ class OverrideKeysConf:
     seed: str | None = "seed"
     run_group: str | None = "run_group"
     run_name: str | None = "run_name"
+    job_type: str | None = "job_type"  # "trial"
+    # {trial_id, config_id, budget, budget_variable, sweep}: the W&B run's config entries
+    trial_info: str | None = "trial_info"
+    tags: str | None = "tags"  # [sweep=<name>, sweeper=<preset>, <budget variable>=<value>]
 
 
 @dataclass
 class WandbConf:
     mode: str = "offline"  # online | offline | disabled
-    project: str = "dsnn-hpo"
+    # The summary run's project and entity; null = the trials' (the app's
+    # logger.wandb.project / .entity), so one sweep is one group in one project.
+    project: str | None = None
     entity: str | None = None
     init_timeout: float = 30.0  # seconds before an online start gives up (never stalls)
 

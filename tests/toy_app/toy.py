@@ -3,7 +3,8 @@
 val/error falls and emissions/total_g rises with shift_depth (the budget), like the real
 DSNN. `fail=mixed` makes configurations with n = 2, 3, 4 raise, return NaN, or miss a
 key; `fail=always` makes every call raise. With `log_dir` set, every invocation leaves a
-JSON file there (its run_name, budget and overrides), so tests can count the calls.
+JSON file there (its run_name, budget and overrides), so tests can count the calls. With
+`wandb_dir` set, every invocation logs an offline W&B run there, grouped as the sweeper says.
 """
 
 import json
@@ -33,6 +34,15 @@ def task(cfg: DictConfig):
         path = Path(cfg.log_dir) / f"{cfg.get('run_name')}_{time.time_ns()}_{os.getpid()}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record))
+    if cfg.wandb_dir:  # a W&B run per trial, as train.py's logger opens one
+        import wandb
+
+        wandb.init(
+            project=cfg.logger.wandb.project, group=cfg.get("run_group"),
+            name=cfg.get("run_name"), job_type=cfg.get("job_type"), tags=list(cfg.get("tags")),
+            config=dict(cfg.get("trial_info")), mode="offline", dir=cfg.wandb_dir,
+            reinit="create_new", settings=wandb.Settings(console="off", x_disable_stats=True),
+        ).finish()  # fmt: skip
     if cfg.sleep:
         time.sleep(cfg.sleep)
     error = (cfg.x - 0.3) ** 2 + 0.5 / (1 + cfg.shift_depth) + 0.05 * (cfg.opt == "c")
