@@ -162,7 +162,7 @@ def make_sweep_dir(compose_cfg, sweep_dir, trials):
         )  # fmt: skip
         trial.metrics = dict(trial.objectives)
         told.append(trial)
-    summary = summarise(told, objectives, budget.top, {})
+    summary = summarise(told, objectives, budget.top, None)
     write_all(sweep_dir, told, summary, plot=False, fidelity=budget.describe())
 
 
@@ -177,7 +177,7 @@ def make_sweep_dir(compose_cfg, sweep_dir, trials):
 def test_full_fidelity_reads_the_sweeps_results(tmp_path, fidelity, expected):
     trials = [Trial(trial_id=0, batch=0, config={}, budget=None, seed=0, status=SUCCESS,
                     objectives={"val/error": 0.5})]  # fmt: skip
-    write_all(tmp_path, trials, summarise(trials, ["val/error"], None, {}), plot=False,
+    write_all(tmp_path, trials, summarise(trials, ["val/error"], None, None), plot=False,
               fidelity=fidelity)  # fmt: skip
     found = full_fidelity(tmp_path)
     assert found == expected and [type(v) for v in found.values()] == [

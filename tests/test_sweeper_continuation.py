@@ -22,12 +22,12 @@ def _epochs_args(sweep, *extra):
 
 def test_promoted_trials_continue_and_train_only_the_missing_epochs(tmp_path):
     sweep = tmp_path / "sweep"
-    # Hyperband's first bracket, as SMAC 2 hands it out: 8 configurations at 1 epoch, the
-    # best 3 at 3 epochs, the best one at 9
-    run_inprocess(_epochs_args(sweep, "hydra.sweeper.n_trials=12"))
+    # Hyperband's first bracket, filled by distinct configurations: 9 at 1 epoch, the best 3
+    # at 3 epochs, the best one at 9
+    run_inprocess(_epochs_args(sweep, "hydra.sweeper.n_trials=13"))
     rows = read_csv(sweep / "trials.csv")
-    assert len(rows) == 12 and {r["status"] for r in rows} == {"success"}
-    assert [int(r["budget"]) for r in rows] == [1] * 8 + [3] * 3 + [9]
+    assert len(rows) == 13 and {r["status"] for r in rows} == {"success"}
+    assert [int(r["budget"]) for r in rows] == [1] * 9 + [3] * 3 + [9]
     by_id = {r["trial_id"]: r for r in rows}
     resumed = [r for r in rows if r["resumed_from"]]
     assert len(resumed) == 4  # every promotion (3 to 3 epochs, 1 to 9) continued
@@ -48,20 +48,22 @@ def test_promoted_trials_continue_and_train_only_the_missing_epochs(tmp_path):
     for row in rows:
         call = received[f"t{row['trial_id']}-b{row['budget']}"]
         assert call["schedule_epochs"] == 9
-        expected = by_id[row["resumed_from"]]["job_dir"] if row["resumed_from"] else None
+        source = by_id.get(row["resumed_from"])
+        # trials.csv gives job dirs relative to the sweep folder, the override is absolute
+        expected = str(sweep / source["job_dir"]) if source else None
         assert call["resume_from"] == expected
-    # 8 x 1 + 3 x (3 - 1) + (9 - 3) epochs instead of 8 x 1 + 3 x 3 + 9
-    assert sum(float(r["train/stage_epochs"]) for r in rows) == 20
+    # 9 x 1 + 3 x (3 - 1) + (9 - 3) epochs instead of 9 x 1 + 3 x 3 + 9
+    assert sum(float(r["train/stage_epochs"]) for r in rows) == 21
 
 
 def test_without_continuation_every_trial_trains_from_scratch(tmp_path):
     sweep = tmp_path / "sweep"
     run_inprocess(
-        _epochs_args(sweep, "hydra.sweeper.n_trials=12", "hydra.sweeper.budget.continuation=false")
+        _epochs_args(sweep, "hydra.sweeper.n_trials=13", "hydra.sweeper.budget.continuation=false")
     )
     rows = read_csv(sweep / "trials.csv")
     assert all(r["resumed_from"] == "" for r in rows)
-    assert sum(float(r["train/stage_epochs"]) for r in rows) == 26
+    assert sum(float(r["train/stage_epochs"]) for r in rows) == 27
     assert all(c["resume_from"] is None and c["schedule_epochs"] is None for c in calls(sweep))
 
 

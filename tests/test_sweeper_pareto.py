@@ -15,6 +15,7 @@ from hydra_plugins.smac_sweeper._pareto import (
     pareto_mask,
     summarise,
 )
+from hydra_plugins.smac_sweeper._reference import ReferencePoint, resolve_reference
 from hydra_plugins.smac_sweeper._trials import CRASHED, SUCCESS, Trial
 from tests.toy_app.harness import read_csv
 
@@ -100,22 +101,45 @@ TRIALS = [
 
 
 def test_summary_front_at_highest_budget():
-    summary = summarise(TRIALS, ["a", "b"], 20.0, {"a": 1.0})
+    # the reference: a configured, b fixed at 2 x the default configuration's (trial 1's) b
+    reference = resolve_reference(["a", "b"], {"a": 1.0}, TRIALS, {"x": 0.1})
+    summary = summarise(TRIALS, ["a", "b"], 20.0, reference)
     assert [t.trial_id for t in summary.front] == [6, 1, 2]  # sorted by objective a
-    assert summary.reference_source == {"a": "configured", "b": "auto"}
+    assert summary.reference.source == {"a": "configured", "b": "2 x trial 1"}
     ref = summary.reference_point
-    assert ref[0] == 1.0 and ref[1] == pytest.approx(0.9 + 0.1 * 0.8)
+    assert ref[0] == 1.0 and ref[1] == pytest.approx(2 * 0.5)
     points = np.array([[0.2, 0.9], [0.3, 0.5], [0.5, 0.2]])
     assert summary.hypervolume == pytest.approx(hypervolume(points, np.array(ref)))
-    history = summary.hypervolume_history
-    assert [n for n, _ in history] == list(range(1, len(TRIALS) + 1))
-    assert history[0][1] == 0.0  # trial 0 is below the highest budget
-    assert all(b[1] >= a[1] for a, b in itertools.pairwise(history))
+    assert summary.hypervolume_normalised == pytest.approx(summary.hypervolume / (1.0 * 1.0))
+    history = summary.history
+    assert [row["told_trials"] for row in history] == list(range(1, len(TRIALS) + 1))
+    assert history[0]["hypervolume"] == 0.0  # trial 0 is below the highest budget
+    hvs = [row["hypervolume"] for row in history]
+    assert all(b >= a for a, b in itertools.pairwise(hvs))
+
+
+def test_reference_point_rules():
+    # not yet fixed while the default configuration has not succeeded
+    assert resolve_reference(["a", "b"], {"a": 1.0}, TRIALS[:1], {"x": 0.1}) is None
+    # configured everywhere: fixed before any trial
+    full = resolve_reference(["a", "b"], {"a": 1.0, "b": 3.0}, [], {"x": 0.1})
+    assert full.values == {"a": 1.0, "b": 3.0} and full.box_volume() == 3.0
+    # no default in the sweep: the first success; a sweep that is over falls back too
+    assert resolve_reference(["a", "b"], {}, TRIALS, None).values == {"a": 0.2, "b": 0.2}
+    over = resolve_reference(["a", "b"], {}, TRIALS, {"x": 9.0}, sweep_over=True)
+    assert over.source == {"a": "2 x trial 0", "b": "2 x trial 0"}
+    # a value <= 0 gets 1 added instead of being doubled; its box volume is then positive
+    zero = [_trial(0, 20.0, 0.0, -0.5)]
+    assert resolve_reference(["a", "b"], {}, zero, None).values == {"a": 1.0, "b": 0.5}
+    assert ReferencePoint({"a": 0.0}, {"a": "configured"}).box_volume() is None
+
+
+REFERENCE = ReferencePoint({"a": 1.0, "b": 2.0}, {"a": "configured", "b": "2 x trial 1"})
 
 
 def test_output_files(tmp_path):
-    summary = summarise(TRIALS, ["a", "b"], 20.0, {})
-    write_all(tmp_path, TRIALS, summary)
+    summary = summarise(TRIALS, ["a", "b"], 20.0, REFERENCE)
+    write_all(tmp_path, TRIALS, summary, fidelity={"variable": "depth", "max": 20})
 
     rows = read_csv(tmp_path / "trials.csv")
     assert [r["trial_id"] for r in rows] == [str(t.trial_id) for t in TRIALS]
@@ -126,6 +150,14 @@ def test_output_files(tmp_path):
     assert rows[6]["opt"] == "sgd" and rows[0]["opt"] == ""  # inactive: blank
     assert rows[1]["budget"] == "20" and rows[1]["seed"] == "7" and rows[1]["job_dir"] == "/sweep/1"
 
+    assert rows[1]["budget_variable"] == "depth" and rows[6]["config_id"] == "6"
+    assert rows[1]["told/a"] == ""  # never told SMAC (these trials carry no cost)
+
+    history = read_csv(tmp_path / "hypervolume.csv")
+    assert [int(r["told_trials"]) for r in history] == list(range(1, 8))
+    assert float(history[-1]["hypervolume"]) == pytest.approx(summary.hypervolume)
+    assert float(history[-1]["hypervolume_normalised"]) == pytest.approx(summary.hypervolume / 2)
+
     front = read_csv(tmp_path / "pareto.csv")
     assert [r["trial_id"] for r in front] == ["6", "1", "2"]
     assert "status" not in front[0] and float(front[1]["b"]) == 0.5
@@ -133,9 +165,16 @@ def test_output_files(tmp_path):
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert results["name"] == "smac"
     assert [s["trial_id"] for s in results["solutions"]] == [6, 1, 2]
-    assert results["solutions"][1] == {"trial_id": 1, "params": {"x": 0.1}, "values": [0.3, 0.5]}
+    assert results["solutions"][1] == {
+        "trial_id": 1,
+        "config_id": 1,
+        "params": {"x": 0.1},
+        "values": {"a": 0.3, "b": 0.5},
+    }
     assert results["hypervolume"] == pytest.approx(summary.hypervolume)
-    assert results["reference_point"]["a"]["source"] == "auto"
+    assert results["hypervolume_normalised"] == pytest.approx(summary.hypervolume / 2.0)
+    assert results["reference_point"]["b"] == {"value": 2.0, "source": "2 x trial 1"}
+    assert results["ideal_point"] == {"a": 0.0, "b": 0.0}
     assert results["budget"] == 20.0
     assert results["n_trials"] == {"total": 7, "success": 6, "crashed": 1, "pending": 0}
 
@@ -147,7 +186,7 @@ def test_single_objective_outputs(tmp_path):
     trials = [_trial(i, None, 0.5 - i / 10, 0.0) for i in range(4)]
     for t in trials:
         t.objectives = {"a": t.objectives["a"]}
-    summary = summarise(trials, ["a"], None, {})
+    summary = summarise(trials, ["a"], None, ReferencePoint({"a": 1.0}, {"a": "configured"}))
     write_all(tmp_path, trials, summary)
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert results["best_params"] == {"x": 0.3} and results["best_value"] == pytest.approx(0.2)
@@ -156,7 +195,7 @@ def test_single_objective_outputs(tmp_path):
 
 def test_outputs_before_any_success(tmp_path):
     trials = [_trial(0, 20.0, None, None, status=CRASHED)]
-    summary = summarise(trials, ["a", "b"], 20.0, {})
+    summary = summarise(trials, ["a", "b"], 20.0, None)
     assert summary.front == [] and summary.hypervolume is None
     write_all(tmp_path, trials, summary)
     assert read_csv(tmp_path / "pareto.csv") == []

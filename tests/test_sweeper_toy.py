@@ -36,8 +36,8 @@ def _check_common(sweep_dir: Path, n_trials: int, objectives: list[str]) -> list
     trials = [tuple(r[k] for k in [*hps, "budget"]) for r in rows]
     assert len(set(trials)) == len(trials)  # no configuration ran twice at one budget
     for row in rows:
-        assert Path(row["job_dir"]) == sweep_dir / row["trial_id"]
-        assert (Path(row["job_dir"]) / ".hydra" / "overrides.yaml").exists()
+        assert row["job_dir"] == row["trial_id"]  # relative to the sweep folder
+        assert (sweep_dir / row["job_dir"] / ".hydra" / "overrides.yaml").exists()
         assert row["status"] == "crashed" or all(row[k] != "" for k in objectives)
     for name in ("pareto.csv", "optimization_results.yaml", "pareto.png"):
         assert (sweep_dir / name).exists(), name

@@ -90,9 +90,11 @@ def full_fidelity(sweep_dir: Path) -> dict[str, Any]:
 
 
 def trial_config(sweep_dir: Path, row: dict[str, str]) -> DictConfig:
-    """The trial's saved job config (its job folder under the sweep, else job_dir), its
-    targets checked before it is trained (dsnn/safe_files.py)."""
-    folders = [sweep_dir / row["trial_id"]] + ([Path(row["job_dir"])] if row.get("job_dir") else [])
+    """The trial's saved job config (its job folder under the sweep, else job_dir, which
+    trials.csv gives relative to the sweep folder), its targets checked before it is trained
+    (dsnn/safe_files.py)."""
+    job_dir = [sweep_dir / row["job_dir"]] if row.get("job_dir") else []
+    folders = [sweep_dir / row["trial_id"], *job_dir]
     for folder in folders:
         saved = folder / ".hydra" / "config.yaml"
         if saved.is_file():

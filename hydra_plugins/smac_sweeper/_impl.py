@@ -29,6 +29,7 @@ from ._journal import (
     Replay,
     SweepHeader,
     ask_record,
+    reference_record,
     replay,
     session_record,
     state_record,
@@ -36,8 +37,9 @@ from ._journal import (
     tell_record,
 )
 from ._optimizer import Problem
-from ._outputs import SweepOutputs
+from ._outputs import SweepOutputs, config_ids
 from ._plan import make_plan, preflight
+from ._reference import ReferencePoint, resolve_reference
 from ._settings import check_against_app, load_settings
 from ._trials import CRASHED, PENDING, SUCCESS, TimedTask, Trial, read_outcome
 
@@ -77,9 +79,13 @@ class SMACSweeperImpl:
         check_against_app(s, self.config)
         self.plan = make_plan(s, arguments, self.config, self.sweep_dir)
         self.budget = self.plan.budget
-        self.outputs = SweepOutputs(self.sweep_dir, s.objectives, s.reference_point, self.budget)
+        self.outputs = SweepOutputs(
+            self.sweep_dir, s.objectives, self.budget, self.plan.rerun_overrides
+        )
         preflight(self.plan, self.hydra_context, self.config)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        # what Hydra's own sweepers write: the composed config (hydra.overrides included)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         with Journal(self.sweep_dir / "journal.jsonl") as journal:
             self.journal = journal
             journaled = replay(journal.read(), journal.path)
@@ -131,6 +137,7 @@ class SMACSweeperImpl:
         """The journal's trials into the optimiser (see _optimizer.py for the order)."""
         self.trials = journaled.trials
         self.told_order = journaled.told_order
+        self.reference: ReferencePoint | None = journaled.reference
         if not self.trials:
             return
         for trial in self.trials.values():
@@ -183,7 +190,8 @@ class SMACSweeperImpl:
         )
         log.info(
             f"Sweep done: {len(told)} trials told ({sum(t.status == CRASHED for t in told)} "
-            f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume}; "
+            f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume} "
+            f"({summary.hypervolume_normalised} of the reference box); "
             f"results in {self.sweep_dir}"
         )
 
@@ -206,7 +214,8 @@ class SMACSweeperImpl:
             )
             source = self.budget.continues(trial, self.trials.values())
             trial.resumed_from = None if source is None else source.trial_id
-            trial.overrides = self.plan.overrides(trial, source and source.job_dir)
+            config_id = config_ids([*self.trials.values(), trial])[trial_id]
+            trial.overrides = self.plan.overrides(trial, config_id, source and source.job_dir)
             self.journal.append(ask_record(trial, time.time()))
             self.trials[trial_id] = trial
             batch.append(trial)
@@ -275,15 +284,33 @@ class SMACSweeperImpl:
     def _write_outputs(self, *, final: bool) -> Any:
         told = [self.trials[i] for i in self.told_order]
         trials = list(self.trials.values())
-        return self.outputs.write(trials, told, final=final, timing=self._ms_per_trial())
+        self._fix_reference(told, final=final)
+        return self.outputs.write(
+            trials, told, self.reference, final=final, timing=self._ms_per_trial()
+        )
+
+    def _fix_reference(self, told: list[Trial], *, final: bool) -> None:
+        """The hypervolume's reference point, journaled once complete (_reference.py)."""
+        if self.reference is not None:
+            return
+        s = self.settings
+        default = self.plan.default_config() if s.use_default_config else None
+        reference = resolve_reference(
+            s.objectives, s.reference_point, told, default, sweep_over=final
+        )
+        if reference is not None:
+            self.reference = reference
+            self.journal.append(reference_record(reference, time.time()))
+            log.info(f"Hypervolume reference point fixed: {reference.values} ({reference.source})")
 
     def _wandb(self, summary: Any) -> None:
         from ._wandb import log_summary
 
         log_summary(
             OmegaConf.to_container(OmegaConf.structured(self.settings.wandb)),
+            self.config,
             self.sweep_dir,
-            self.plan.sweep_name,
+            self.plan,
             list(self.trials.values()),
             summary,
             {k: v for k, v in self.options.items() if k != "search_space"},

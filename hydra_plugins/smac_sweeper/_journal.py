@@ -13,6 +13,7 @@ The records, one builder and one reader each (the format of journals already on 
              the trial it continues (resumed_from, with budget.continuation)
     tell     its result: status, objectives, metrics, cost told, duration, job dir, error
     state    the optimiser's state after a batch of asks (Hyperband's brackets)
+    reference  the hypervolume's reference point, once fixed (_reference.py)
 
 `replay` turns the records back into trials, the order they were told and the last state.
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._reference import ReferencePoint
 from ._trials import Trial
 
 try:
@@ -116,7 +118,9 @@ _ASK_FIELDS = (
     "overrides",
     "resumed_from",
 )
-_TOLD_FIELDS = ("status", "objectives", "metrics", "cost", "duration", "job_dir", "error")
+_TOLD_FIELDS = (
+    "status", "objectives", "metrics", "cost", "duration", "job_dir", "error", "started_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,15 @@ def read_tell(record: dict[str, Any], trial: Trial) -> None:
     trial.told_at = record["t"]
 
 
+def reference_record(reference: ReferencePoint, t: float) -> dict[str, Any]:
+    return {"event": "reference", "t": t, "values": reference.values, "source": reference.source}
+
+
+def read_reference(record: dict[str, Any]) -> ReferencePoint:
+    values = {str(k): float(v) for k, v in record["values"].items()}
+    return ReferencePoint(values=values, source=dict(record["source"]))
+
+
 def state_record(state: Any, t: float) -> dict[str, Any]:
     # "intensifier": the key of journals written when SMAC's was the only state
     return {"event": "state", "t": t, "intensifier": state}
@@ -192,6 +205,7 @@ class Replay:
     trials: dict[int, Trial] = field(default_factory=dict)  # by id, in ask order
     told_order: list[int] = field(default_factory=list)  # trial ids, as they were told
     state: Any = None  # the optimiser's last state record (None: none yet)
+    reference: ReferencePoint | None = None  # the hypervolume's, once fixed
     walltime_used: float = 0.0  # seconds the sessions ran (session start -> its last record)
 
 
@@ -217,6 +231,8 @@ def replay(records: list[dict[str, Any]], path: Path) -> Replay:
             result.told_order.append(record["trial_id"])
         elif event == "state":
             result.state = read_state(record)
+        elif event == "reference":
+            result.reference = read_reference(record)
         last = record.get("t", last)
     if start is not None and last is not None:
         result.walltime_used += last - start

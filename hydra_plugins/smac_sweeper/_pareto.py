@@ -1,15 +1,17 @@
 """Pareto front and hypervolume for minimisation, on an (n_points, n_objectives) array, and
-the sweep's summary of them: the front at the highest budget and its hypervolume over time.
+the sweep's summary of them: the front at the highest budget and its hypervolume after each
+batch, against the sweep's fixed reference point (_reference.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._reference import ReferencePoint
 from ._trials import SUCCESS, Trial
 
 
@@ -77,6 +79,9 @@ def _hv(points: np.ndarray, reference: np.ndarray) -> float:
 def default_reference_point(points: np.ndarray) -> np.ndarray:
     """Per objective: the worst observed value plus 10 % of the observed range.
 
+    For scoring finished fronts after the fact; a sweep's own reference point is fixed
+    before its trials instead (_reference.py), since this one moves as trials arrive.
+
     Makes every observed non-dominated point contribute. Where all values are equal,
     10 % of the value's magnitude (or 1e-12 for zeros) is added instead.
     """
@@ -95,51 +100,83 @@ class FrontSummary:
     objectives: list[str]
     budget: float | None  # the budget the front is taken at (None: full fidelity)
     front: list[Trial]  # non-dominated successful trials at that budget, sorted
-    reference_point: list[float] | None
-    reference_source: dict[str, str]  # objective -> "configured" | "auto"
-    hypervolume: float | None
-    hypervolume_history: list[tuple[int, float]]  # (told trials so far, hypervolume)
+    reference: ReferencePoint | None  # None until fixed (see _reference.py)
+    hypervolume: float | None  # raw, in the objectives' units multiplied
+    hypervolume_normalised: float | None  # share of the box [0, reference]
+    history: list[dict[str, Any]]  # one row of hypervolume.csv per batch (HISTORY_COLUMNS)
+
+    @property
+    def reference_point(self) -> list[float] | None:
+        return None if self.reference is None else self.reference.as_list(self.objectives)
+
+
+# hypervolume.csv: after the last tell of each batch, in told order. wall_time_s counts from
+# the first trial's start (pauses between resumed sessions included); search_energy_kwh sums
+# the told trials' SEARCH_ENERGY_KEY metric (CodeCarbon's, where the task returns it).
+HISTORY_COLUMNS = (
+    "batch", "told_trials", "wall_time_s", "search_energy_kwh",
+    "hypervolume", "hypervolume_normalised",
+)  # fmt: skip
+SEARCH_ENERGY_KEY = "energy/total_kwh"
 
 
 def summarise(
     told: Sequence[Trial],
     objectives: Sequence[str],
     max_budget: float | None,
-    reference: Mapping[str, float],
+    reference: ReferencePoint | None,
 ) -> FrontSummary:
-    """The Pareto front at the highest budget and its hypervolume, after each told trial."""
+    """The Pareto front at the highest budget, and its hypervolume after each batch."""
     objectives = list(objectives)
     ok = [t for t in told if t.status == SUCCESS]
     at_top = [t for t in ok if max_budget is None or t.budget == max_budget]
-    source = {k: "configured" if k in reference else "auto" for k in objectives}
-    ref = None
-    if ok:
-        auto = default_reference_point(_points(ok, objectives))
-        ref = [float(reference.get(k, a)) for k, a in zip(objectives, auto, strict=True)]
     front: list[Trial] = []
     if at_top:
         mask = pareto_mask(_points(at_top, objectives))
         front = sorted(
             (t for t, m in zip(at_top, mask, strict=True) if m), key=_sort_key(objectives)
         )
-    history: list[tuple[int, float]] = []
-    if ref is not None:
-        top_ids = {t.trial_id for t in at_top}
-        seen: list[Trial] = []
-        for i, trial in enumerate(told, start=1):
-            if trial.trial_id in top_ids:
-                seen.append(trial)
-            hv = hypervolume(_points(seen, objectives), np.array(ref)) if seen else 0.0
-            history.append((i, hv))
+    box = None if reference is None else reference.box_volume()
+    ref = None if reference is None else np.array(reference.as_list(objectives))
+    history: list[dict[str, Any]] = []
+    top_ids = {t.trial_id for t in at_top}
+    seen: list[Trial] = []
+    start = min((_started(t) for t in told), default=None)
+    energy = 0.0
+    for i, trial in enumerate(told):
+        energy += float(trial.metrics.get(SEARCH_ENERGY_KEY, 0.0) or 0.0)
+        if trial.trial_id in top_ids:
+            seen.append(trial)
+        if i + 1 < len(told) and told[i + 1].batch == trial.batch:
+            continue  # the batch goes on
+        hv = hypervolume(_points(seen, objectives), ref) if seen and ref is not None else 0.0
+        end = trial.told_at
+        history.append(
+            {
+                "batch": trial.batch,
+                "told_trials": i + 1,
+                "wall_time_s": None if end is None or start is None else round(end - start, 3),
+                "search_energy_kwh": energy,
+                "hypervolume": hv,
+                "hypervolume_normalised": None if box is None else hv / box,
+            }
+        )
+    last = history[-1] if history and ref is not None else None
     return FrontSummary(
         objectives=objectives,
         budget=max_budget,
         front=front,
-        reference_point=ref,
-        reference_source=source,
-        hypervolume=history[-1][1] if history else None,
-        hypervolume_history=history,
+        reference=reference,
+        hypervolume=None if last is None else last["hypervolume"],
+        hypervolume_normalised=None if last is None else last["hypervolume_normalised"],
+        history=history,
     )
+
+
+def _started(trial: Trial) -> float:
+    if trial.started_at is not None:
+        return trial.started_at
+    return (trial.told_at or 0.0) - (trial.duration or 0.0)
 
 
 def _points(trials: Sequence[Trial], objectives: Sequence[str]) -> np.ndarray:

@@ -31,13 +31,22 @@ class SweepPlan:
     budget: Budget
     sweep_name: str
     fingerprint: dict[str, Any]  # the settings a resume must match
+    preset: str | None = None  # the hydra/sweeper choice (smac_mfmo ...), for W&B tags
 
-    def overrides(self, trial: Trial, resume_dir: str | None = None) -> list[str]:
+    def run_name(self, trial: Trial) -> str:
+        """The trial's W&B run name: trial id and budget (t3-b10)."""
+        budget = "" if trial.budget_value is None else f"-b{trial.budget_value}"
+        return f"t{trial.trial_id}{budget}"
+
+    def overrides(
+        self, trial: Trial, config_id: int | None = None, resume_dir: str | None = None
+    ) -> list[str]:
         """`resume_dir`: the job dir of the trial this one continues (budget.continuation)."""
         keys = self.settings.override_keys
+        variable = self.budget.variable
         extra: dict[str, Any] = {}
-        if self.budget.variable is not None:
-            extra[self.budget.variable] = trial.budget_value
+        if variable is not None:
+            extra[variable] = trial.budget_value
         if self.budget.continuation:  # one schedule over the top budget for every trial
             extra[keys.schedule_epochs] = self.budget.value(self.budget.top)
             if resume_dir is not None:
@@ -47,10 +56,38 @@ class SweepPlan:
         if keys.run_group:
             extra[keys.run_group] = self.sweep_name
         if keys.run_name:
-            budget = "" if trial.budget_value is None else f"-b{trial.budget_value}"
-            extra[keys.run_name] = f"t{trial.trial_id}{budget}"
+            extra[keys.run_name] = self.run_name(trial)
+        if keys.job_type:
+            extra[keys.job_type] = "trial"
+        if keys.trial_info:
+            extra[keys.trial_info] = {
+                "trial_id": trial.trial_id,
+                "config_id": trial.trial_id if config_id is None else config_id,
+                "budget": trial.budget_value,
+                "budget_variable": variable,
+                "sweep": self.sweep_name,
+            }
+        if keys.tags:
+            tags = [f"sweep={self.sweep_name}", f"sweeper={self.preset or self.settings.algorithm}"]
+            if variable is not None:
+                tags.append(f"{variable}={trial.budget_value}")
+            extra[keys.tags] = tags
         # a key fixed on the command line (e.g. seed=3) stays as given
         return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
+
+    def rerun_overrides(self, trial: Trial) -> list[str]:
+        """The overrides that re-run `trial` alone (`python train.py <these>`): the command
+        line's, its hyperparameters, the budget variable at full fidelity and its seed."""
+        extra: dict[str, Any] = {}
+        if self.budget.variable is not None:
+            extra[self.budget.variable] = self.budget.value(self.budget.top)
+        if self.settings.override_keys.seed:
+            extra[self.settings.override_keys.seed] = trial.seed
+        return trial_overrides(self.arguments, trial.config, extra, fixed=self.fixed)
+
+    def default_config(self) -> dict[str, Any]:
+        """The search space's default configuration, as a trial's config holds it."""
+        return {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
 
 
 def make_plan(
@@ -94,18 +131,18 @@ def make_plan(
         budget=make_budget(s.budget, config),
         sweep_name=s.sweep_name or _sweep_name(sweep_dir),
         fingerprint=fingerprint,
+        preset=OmegaConf.select(config, "hydra.runtime.choices.hydra/sweeper", default=None),
     )
 
 
 def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) -> None:
     """Compose the default configuration's trial once: a search-space key the app does
     not have (a typo) stops the sweep here instead of crashing every trial."""
-    default = plan.space.get_default_configuration()
     top = plan.budget.top
     probe = Trial(
         trial_id=0,
         batch=0,
-        config={k: to_python(v) for k, v in default.items()},
+        config=plan.default_config(),
         budget=top,
         seed=0,
         budget_value=plan.budget.value(top),

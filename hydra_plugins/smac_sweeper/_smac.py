@@ -30,6 +30,7 @@ from smac import (
     Scenario,
 )
 from smac.intensifier import Hyperband, SuccessiveHalving
+from smac.intensifier.hyperband_utils import determine_HB
 from smac.multi_objective.aggregation_strategy import MeanAggregationStrategy
 from smac.multi_objective.parego import ParEGO
 from smac.runhistory import StatusType
@@ -157,11 +158,8 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
             else MeanAggregationStrategy(scenario)
         )
     initial = {}
-    if model_based and settings.n_initial_configs is not None:
-        # max_ratio=1: SMAC would still cap an explicit n_configs at 25 % of n_trials.
-        initial["initial_design"] = facade_cls.get_initial_design(
-            scenario, n_configs=int(settings.n_initial_configs), max_ratio=1.0
-        )
+    if model_based:
+        initial["initial_design"] = initial_design(facade_cls, scenario, settings, problem)
     return facade_cls(
         scenario,
         target_function=None,
@@ -171,3 +169,49 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
         logging_level=False,  # leave Hydra's logging alone
         overwrite=True,
     )
+
+
+def initial_design(
+    facade_cls: Any, scenario: Scenario, settings: SMACSweeperConf, problem: Problem
+) -> Any:
+    """SMAC's initial design for the model-based facades, with two changes.
+
+    Large enough to fill Hyperband's first bracket with distinct configurations: past the
+    initial design, SMAC's selector samples the search space while its model has no data,
+    and that sampler is seeded like the initial design's, so it replays the design's first
+    configuration (a duplicate training in the bracket). Sizing the design keeps SMAC's
+    Hyperband bookkeeping untouched; rejecting a duplicate ask would not.
+
+    The default configuration first (SMAC appends it): the first trial is the default,
+    whose values fix the hypervolume's reference point (_reference.py).
+    """
+    kwargs: dict[str, Any] = {}
+    if settings.n_initial_configs is not None:
+        # max_ratio=1: SMAC would still cap an explicit n_configs at 25 % of n_trials.
+        kwargs = {"n_configs": int(settings.n_initial_configs), "max_ratio": 1.0}
+    design = facade_cls.get_initial_design(scenario, **kwargs)
+    default = int(settings.use_default_config)
+    if problem.budgets:
+        first = first_bracket_size(problem.budgets[0], problem.budgets[-1], settings.budget.eta)
+        need = min(first - default, problem.n_trials - default)
+        if design.meta["n_configs"] < need:
+            log.info(
+                f"Initial design: {need} configurations (+ the default), enough for "
+                f"Hyperband's first bracket of {first}, instead of {design.meta['n_configs']}"
+            )
+            design = facade_cls.get_initial_design(scenario, n_configs=need, max_ratio=1.0)
+    select = design.select_configurations
+
+    def default_first() -> list[Configuration]:
+        configs = select()
+        extra = [c for c in configs if c in design._additional_configs]
+        return extra + [c for c in configs if c not in extra]
+
+    design.select_configurations = default_first
+    return design
+
+
+def first_bracket_size(min_budget: float, max_budget: float, eta: int) -> int:
+    """Configurations in the first stage of Hyperband's first (largest) bracket."""
+    info = determine_HB(min_budget=min_budget, max_budget=max_budget, eta=int(eta))
+    return int(info["n_configs_in_stage"][0][0])

@@ -37,6 +37,7 @@ class Trial:
     overrides: list[str] = field(default_factory=list)
     told_at: float | None = None  # time.time() of the tell
     resumed_from: int | None = None  # the lower-budget trial it continues (continuation)
+    started_at: float | None = None  # time.time() when the task started (in its process)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TaskOutcome:
     value: Any = None
     seconds: float = 0.0
     error: str | None = None
+    started: float | None = None  # time.time() at the start
 
 
 class TimedTask:
@@ -62,7 +64,7 @@ class TimedTask:
         self.timeout = timeout
 
     def __call__(self, cfg: Any) -> TaskOutcome:
-        start = time.perf_counter()
+        started, start = time.time(), time.perf_counter()
         with guarded(self.timeout) as guard:
             try:
                 value = self.task_function(cfg)
@@ -72,21 +74,23 @@ class TimedTask:
                 if guard.interrupted:
                     raise KeyboardInterrupt from err
                 if isinstance(err, KeyboardInterrupt):
-                    return self._failed(start, "the task raised KeyboardInterrupt itself")
-                if isinstance(err, SystemExit):  # sys.exit() in the task must not end the sweep
-                    return self._failed(start, f"the task called sys.exit({err.code!r})")
-                return self._failed(start)
+                    why = "the task raised KeyboardInterrupt itself"
+                elif isinstance(err, SystemExit):  # sys.exit() in the task must not end the sweep
+                    why = f"the task called sys.exit({err.code!r})"
+                else:
+                    why = None
+                return self._failed(started, start, why)
         if hasattr(value, "_metadata") and hasattr(value, "keys"):  # a DictConfig
             from omegaconf import OmegaConf
 
             value = OmegaConf.to_container(value, resolve=True)
-        return TaskOutcome(value=value, seconds=time.perf_counter() - start)
+        return TaskOutcome(value=value, seconds=time.perf_counter() - start, started=started)
 
     @staticmethod
-    def _failed(start: float, why: str | None = None) -> TaskOutcome:
+    def _failed(started: float, start: float, why: str | None = None) -> TaskOutcome:
         log.exception("trial failed")  # into the job's own log file
         error = traceback.format_exc() + (f"{why}\n" if why else "")
-        return TaskOutcome(error=error, seconds=time.perf_counter() - start)
+        return TaskOutcome(error=error, seconds=time.perf_counter() - start, started=started)
 
 
 class MissingObjectiveError(ValueError):
@@ -109,7 +113,7 @@ def read_outcome(
         # a failed job's exception: return_value would re-raise it
         outcome = ret._return_value if ret.status == JobStatus.FAILED else ret.return_value
     if isinstance(outcome, TaskOutcome):
-        trial.duration = outcome.seconds
+        trial.duration, trial.started_at = outcome.seconds, outcome.started
         error, value = outcome.error, outcome.value
     elif isinstance(outcome, BaseException):
         error, value = f"{type(outcome).__name__}: {outcome}", None

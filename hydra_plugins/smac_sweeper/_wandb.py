@@ -1,4 +1,5 @@
-"""The sweep's W&B summary run: trials table, Pareto front, hypervolume over trials.
+"""The sweep's W&B summary run: trials table, Pareto front, hypervolume after each batch
+(the rows of hypervolume.csv), in the trials' project and group.
 
 Written once when the sweep ends (trials may open their own W&B runs in this process, so
 none is held open while they run). Offline by default; any W&B failure is logged and
@@ -19,29 +20,47 @@ from ._trials import Trial
 log = logging.getLogger(__name__)
 
 
+def summary_project(settings: Mapping[str, Any], app_config: Any) -> tuple[str, str | None]:
+    """(project, entity) of the summary run: the sweeper's settings, else the trials' own
+    (the app's logger.wandb.project / .entity), else project "dsnn-hpo"."""
+    from omegaconf import OmegaConf
+
+    def app(key: str) -> Any:
+        return OmegaConf.select(app_config, f"logger.wandb.{key}", default=None)
+
+    project = settings.get("project") or app("project") or "dsnn-hpo"
+    return str(project), settings.get("entity") or app("entity")
+
+
 def log_summary(
     settings: Mapping[str, Any],
+    app_config: Any,
     sweep_dir: Path,
-    sweep_name: str,
+    plan: Any,
     trials: Sequence[Trial],
     summary: FrontSummary,
     sweeper_options: Mapping[str, Any],
 ) -> None:
+    """The summary run, in the trials' project and group (job_type "sweep-summary"); its
+    tables name each trial's W&B run (column wandb_run)."""
     mode = settings.get("mode", "offline")
     if mode == "disabled":
         return
+    sweep_name = plan.sweep_name
+    project, entity = summary_project(settings, app_config)
     try:
         import wandb
 
         run = wandb.init(
-            project=settings.get("project"),
-            entity=settings.get("entity"),
+            project=project,
+            entity=entity,
             group=sweep_name,
             name=f"{sweep_name}-summary",
             job_type="sweep-summary",
             mode=mode,
             dir=str(sweep_dir),
             config=dict(sweeper_options),
+            tags=[f"sweep={sweep_name}", f"sweeper={plan.preset or plan.settings.algorithm}"],
             reinit="create_new",
             settings=wandb.Settings(
                 init_timeout=float(settings.get("init_timeout", 30.0)),
@@ -52,16 +71,24 @@ def log_summary(
             ),
         )
         try:
-            for n_told, hv in summary.hypervolume_history:
-                run.log({"hypervolume": hv, "told_trials": n_told})
-            header, rows = trial_rows(trials, summary.objectives)
-            run.log({"trials": wandb.Table(columns=header, data=_cells(rows))})
-            header, rows = trial_rows(summary.front, summary.objectives)
-            run.log({"pareto_front": wandb.Table(columns=header, data=_cells(rows))})
+            for row in summary.history:  # the rows of hypervolume.csv, same numbers
+                run.log({k: v for k, v in row.items() if v is not None})
+            for key, group in (("trials", trials), ("pareto_front", summary.front)):
+                header, rows = trial_rows(
+                    group, summary.objectives, by_id=key == "trials", sweep_dir=sweep_dir
+                )
+                ids = [row[0] for row in rows]
+                names = {t.trial_id: plan.run_name(t) for t in group}
+                table = wandb.Table(
+                    columns=[*header, "wandb_run"],
+                    data=_cells([[*r, names[i]] for r, i in zip(rows, ids, strict=True)]),
+                )
+                run.log({key: table})
             plot = sweep_dir / "pareto.png"
             if plot.exists():
                 run.log({"pareto_plot": wandb.Image(str(plot))})
             run.summary["hypervolume"] = summary.hypervolume
+            run.summary["hypervolume_normalised"] = summary.hypervolume_normalised
             run.summary["reference_point"] = summary.reference_point
             run.summary["n_trials"] = len(trials)
         finally:

@@ -35,12 +35,18 @@ class OverrideKeysConf:
     # with budget.continuation: the run to continue, and the epochs the schedule spans
     resume_from: str = "resume_from"
     schedule_epochs: str = "schedule_epochs"
+    job_type: str | None = "job_type"  # "trial"
+    # {trial_id, config_id, budget, budget_variable, sweep}: the W&B run's config entries
+    trial_info: str | None = "trial_info"
+    tags: str | None = "tags"  # [sweep=<name>, sweeper=<preset>, <budget variable>=<value>]
 
 
 @dataclass
 class WandbConf:
     mode: str = "offline"  # online | offline | disabled
-    project: str = "dsnn-hpo"
+    # The summary run's project and entity; null = the trials' (the app's
+    # logger.wandb.project / .entity), so one sweep is one group in one project.
+    project: str | None = None
     entity: str | None = None
     init_timeout: float = 30.0  # seconds before an online start gives up (never stalls)
 
@@ -76,7 +82,9 @@ class SMACSweeperConf:
     # An objective not listed gets the worst value seen so far plus the observed range
     # (1.0 before any success).
     crash_cost: dict[str, float] = field(default_factory=dict)
-    # Hypervolume reference point per objective; missing ones: worst seen + 10 % of range.
+    # Hypervolume reference point per objective (a bound the task states, e.g. val/error
+    # 1.0); a missing one is fixed at 2 x the default configuration's value when that trial
+    # is told. Journaled once fixed: a resume keeps it (see _reference.py).
     reference_point: dict[str, float] = field(default_factory=dict)
     override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
     sweep_name: str | None = None  # W&B group; null = derived from hydra.sweep.dir
