@@ -85,6 +85,7 @@ class SMACSweeperImpl:
                 budgets=self.budget.stages,
                 n_trials=self._start(journaled),
                 sweep_dir=self.sweep_dir,
+                name=self.plan.sweep_name,
             )
             self.optimizer = optimizer_class(s.algorithm)(problem, s)
             self._restore(journaled)
