@@ -39,7 +39,7 @@ from ._journal import (
 from ._optimizer import Problem
 from ._outputs import SweepOutputs, config_ids
 from ._plan import make_plan, preflight
-from ._reference import ReferencePoint, resolve_reference
+from ._reference import ReferencePoint, changed_on_resume, resolve_reference
 from ._settings import load_settings
 from ._trials import CRASHED, PENDING, TimedTask, Trial, read_outcome
 
@@ -128,6 +128,9 @@ class SMACSweeperImpl:
         self.trials = journaled.trials
         self.told_order = journaled.told_order
         self.reference: ReferencePoint | None = journaled.reference
+        configured = self.settings.reference_point
+        if self.reference and (changed := changed_on_resume(self.reference, configured)):
+            log.warning(f"reference_point of {changed} differs from the journal's; keeping it")
         if not self.trials:
             return
         for trial in self.trials.values():
