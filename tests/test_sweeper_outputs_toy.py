@@ -90,10 +90,14 @@ def test_resume_keeps_the_reference_point_and_the_history(tmp_path):
     sweep_dir = tmp_path / "resume"
     run_inprocess(overrides(sweep_dir, "smac_mfmo", "hydra.sweeper.n_trials=7"))
     first = read_csv(sweep_dir / "hypervolume.csv")
-    run_inprocess(overrides(sweep_dir, "smac_mfmo", "hydra.sweeper.n_trials=11"))
+    moved = "hydra.sweeper.reference_point={val/error:2.0}"  # the journal's 1.0 is kept
+    run_inprocess(overrides(sweep_dir, "smac_mfmo", "hydra.sweeper.n_trials=11", moved))
     again = read_csv(sweep_dir / "hypervolume.csv")
     assert len(again) == 11 and again[:7] == first
-    assert sum(r["event"] == "reference" for r in read_journal(sweep_dir)) == 1
+    (record,) = [r for r in read_journal(sweep_dir) if r["event"] == "reference"]
+    assert record["values"]["val/error"] == 1.0
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert results["reference_point"]["val/error"]["value"] == 1.0
 
 
 def test_no_duplicate_configuration_in_the_first_bracket(tmp_path):

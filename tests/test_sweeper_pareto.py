@@ -15,7 +15,11 @@ from hydra_plugins.smac_sweeper._pareto import (
     pareto_mask,
     summarise,
 )
-from hydra_plugins.smac_sweeper._reference import ReferencePoint, resolve_reference
+from hydra_plugins.smac_sweeper._reference import (
+    ReferencePoint,
+    changed_on_resume,
+    resolve_reference,
+)
 from hydra_plugins.smac_sweeper._trials import CRASHED, SUCCESS, Trial
 from tests.toy_app.harness import read_csv
 
@@ -132,6 +136,9 @@ def test_reference_point_rules():
     zero = [_trial(0, 20.0, 0.0, -0.5)]
     assert resolve_reference(["a", "b"], {}, zero, None).values == {"a": 1.0, "b": 0.5}
     assert ReferencePoint({"a": 0.0}, {"a": "configured"}).box_volume() is None
+    # a resume with another configured reference keeps the journal's, naming what differs
+    assert changed_on_resume(full, {"a": 1.0, "b": 4.0}) == ["b"]
+    assert changed_on_resume(full, {"a": 1.0}) == []
 
 
 REFERENCE = ReferencePoint({"a": 1.0, "b": 2.0}, {"a": "configured", "b": "2 x trial 1"})

@@ -47,7 +47,7 @@ def _check_common(sweep_dir: Path, n_trials: int, objectives: list[str]) -> list
     ms = results["sweeper_ms_per_trial"]  # the sweeper's own time per trial, by phase
     assert set(ms) == {"ask", "launch", "task", "tell", "outputs"}
     assert all(v >= 0 for v in ms.values()) and ms["launch"] >= ms["task"]
-    (path,) = sweep_dir.glob("smac3_output/smac/*/runhistory.json")  # .../<seed>/
+    (path,) = sweep_dir.glob(f"smac3_output/{sweep_dir.name}/*/runhistory.json")  # .../<seed>/
     runhistory = json.loads(path.read_text())
     assert len(runhistory["data"]) == n_trials  # SMAC's own output, for DeepCAVE
     # every call is one told trial (no resume here)
@@ -98,7 +98,7 @@ def test_n_initial_configs_sets_smacs_initial_design(tmp_path):
             sweep, "smac_mo", "hydra.sweeper.n_trials=16", "hydra.sweeper.n_initial_configs=7"
         )
     )
-    (path,) = sweep.glob("smac3_output/smac/*/runhistory.json")
+    (path,) = sweep.glob(f"smac3_output/{sweep.name}/*/runhistory.json")
     origins = list(json.loads(path.read_text())["config_origins"].values())
     assert len(origins) == 16
     initial = [o for o in origins if o.lower().startswith(("initial", "default"))]

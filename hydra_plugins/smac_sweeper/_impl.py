@@ -39,7 +39,7 @@ from ._journal import (
 from ._optimizer import Problem
 from ._outputs import SweepOutputs, config_ids
 from ._plan import make_plan, preflight
-from ._reference import ReferencePoint, resolve_reference
+from ._reference import ReferencePoint, changed_on_resume, resolve_reference
 from ._settings import check_against_app, load_settings
 from ._trials import CRASHED, PENDING, SUCCESS, TimedTask, Trial, read_outcome
 
@@ -96,6 +96,7 @@ class SMACSweeperImpl:
                 budgets=self.budget.stages,
                 n_trials=self._start(journaled),
                 sweep_dir=self.sweep_dir,
+                name=self.plan.sweep_name,
             )
             self.optimizer = optimizer_class(s.algorithm)(problem, s)
             self._restore(journaled)
@@ -138,6 +139,9 @@ class SMACSweeperImpl:
         self.trials = journaled.trials
         self.told_order = journaled.told_order
         self.reference: ReferencePoint | None = journaled.reference
+        configured = self.settings.reference_point
+        if self.reference and (changed := changed_on_resume(self.reference, configured)):
+            log.warning(f"reference_point of {changed} differs from the journal's; keeping it")
         if not self.trials:
             return
         for trial in self.trials.values():

@@ -43,6 +43,7 @@ class Problem:
     budgets: list[float]  # Hyperband's stages, smallest first ([]: full fidelity only)
     n_trials: int  # of the whole sweep (the first session's, across resumes)
     sweep_dir: Path  # the sweep's folder; an optimiser keeps files of its own in a subfolder
+    name: str = "smac"  # the sweep's name (SMAC's run folder smac3_output/<name>/<seed>)
 
 
 class Optimizer(ABC):

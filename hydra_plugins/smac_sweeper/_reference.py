@@ -72,3 +72,8 @@ def resolve_reference(
             values[key] = 2.0 * value if value > 0 else value + 1.0
             source[key] = f"2 x trial {base.trial_id}"
     return ReferencePoint(values={k: values[k] for k in objectives}, source=source)
+
+
+def changed_on_resume(journaled: ReferencePoint, configured: Mapping[str, float]) -> list[str]:
+    """Objectives whose configured reference differs from the journaled one (kept)."""
+    return sorted(k for k, v in configured.items() if float(v) != journaled.values.get(k, float(v)))

@@ -125,7 +125,7 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
     crash = [float(settings.crash_cost.get(k, 1.0)) for k in objectives]
     scenario = Scenario(
         problem.space,
-        name="smac",
+        name=problem.name,  # DeepCAVE lists runs by it: smac3_output/<sweep name>/<seed>
         output_directory=problem.sweep_dir / "smac3_output",
         deterministic=True,  # one seed per configuration
         objectives=objectives if len(objectives) > 1 else objectives[0],

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._outputs import trial_rows
+from ._outputs import config_ids, trial_rows
 from ._pareto import FrontSummary
 from ._trials import Trial
 
@@ -73,10 +73,12 @@ def log_summary(
         try:
             for row in summary.history:  # the rows of hypervolume.csv, same numbers
                 run.log({k: v for k, v in row.items() if v is not None})
+            ids_of_all = config_ids(trials)
             for key, group in (("trials", trials), ("pareto_front", summary.front)):
                 header, rows = trial_rows(
-                    group, summary.objectives, by_id=key == "trials", sweep_dir=sweep_dir
-                )
+                    group, summary.objectives, by_id=key == "trials", sweep_dir=sweep_dir,
+                    budget_variable=plan.budget.variable, ids=ids_of_all,
+                )  # fmt: skip
                 ids = [row[0] for row in rows]
                 names = {t.trial_id: plan.run_name(t) for t in group}
                 table = wandb.Table(
