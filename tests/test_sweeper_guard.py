@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from hydra_plugins.smac_sweeper._impl import ObjectivesMissingError
+from hydra_plugins.smac_sweeper._failures import ObjectivesMissingError
 from hydra_plugins.smac_sweeper._trials import TimedTask
 from tests.toy_app.harness import calls, command, env, overrides, read_csv, run_inprocess
 

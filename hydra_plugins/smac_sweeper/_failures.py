@@ -4,12 +4,24 @@ a sweep (max_failure_rate, checked once failure_check_after trials are told)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ._trials import CRASHED, PENDING, SUCCESS, Trial
 
 
 class SweepFailedError(RuntimeError):
     """Too many trials crashed (max_failure_rate)."""
+
+
+class ObjectivesMissingError(SweepFailedError):
+    """The first trials return dicts without an objective key: stop at once."""
+
+    def __init__(self, objectives: Sequence[str], trial: Trial, missing: Any) -> None:
+        super().__init__(
+            f"hydra.sweeper.objectives={list(objectives)} is invalid: trial {trial.trial_id} "
+            f"returned no {missing.missing} (the task returned the keys {missing.returned}); "
+            "set the objectives to keys the task returns"
+        )
 
 
 def trial_cost(

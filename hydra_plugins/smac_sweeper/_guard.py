@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +72,17 @@ def guarded(timeout: float | None) -> Iterator[Guard]:
             signal.signal(signal.SIGALRM, previous_alarm or signal.SIG_DFL)
         if own_sigint:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def warn_if_launcher_ends_jobs_first(config: Any, trial_timeout: float | None) -> None:
+    """submitit's `hydra.launcher.timeout_min` below the trial time limit kills the whole
+    batch before a trial times out: say so before the sweep starts."""
+    from omegaconf import OmegaConf
+
+    limit = OmegaConf.select(config, "hydra.launcher.timeout_min", default=None)
+    if trial_timeout and limit and 60 * limit < trial_timeout:
+        log.warning(
+            f"hydra.launcher.timeout_min={limit} ends a job before "
+            f"hydra.sweeper.trial_timeout={trial_timeout:g} s: the whole batch is then lost; "
+            "set timeout_min above trial_timeout / 60"
+        )

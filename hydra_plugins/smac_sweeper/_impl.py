@@ -23,7 +23,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from ._adapters import optimizer_class
-from ._failures import SweepFailedError, check_failure_rate, trial_cost
+from ._failures import ObjectivesMissingError, SweepFailedError, check_failure_rate, trial_cost
+from ._guard import warn_if_launcher_ends_jobs_first
 from ._journal import (
     Journal,
     Replay,
@@ -37,11 +38,11 @@ from ._journal import (
     tell_record,
 )
 from ._optimizer import Problem
-from ._outputs import SweepOutputs, config_ids
+from ._outputs import SweepOutputs, config_ids, log_done
 from ._plan import make_plan, preflight
 from ._reference import ReferencePoint, changed_on_resume, resolve_reference
 from ._settings import check_against_app, load_settings
-from ._trials import CRASHED, PENDING, SUCCESS, TimedTask, Trial, read_outcome
+from ._trials import PENDING, SUCCESS, TimedTask, Trial, consecutive, read_outcome
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,7 @@ class SMACSweeperImpl:
             task_function=TimedTask(task_function, self.settings.trial_timeout),
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
-        limit = OmegaConf.select(config, "hydra.launcher.timeout_min", default=None)
-        timeout = self.settings.trial_timeout
-        if timeout and limit and 60 * limit < timeout:  # submitit kills the job first
-            log.warning(
-                f"hydra.launcher.timeout_min={limit} ends a job before "
-                f"hydra.sweeper.trial_timeout={timeout:g} s: the whole batch is then lost; "
-                "set timeout_min above trial_timeout / 60"
-            )
+        warn_if_launcher_ends_jobs_first(config, self.settings.trial_timeout)
         # seconds spent per phase, for the closing log line (sweeper overhead per trial)
         self.timing = dict.fromkeys(("ask", "launch", "task", "tell", "outputs"), 0.0)
         self.told_this_session = 0
@@ -110,15 +104,7 @@ class SMACSweeperImpl:
         self.session_start = now
         self.previous_walltime = journaled.walltime_used
         if journaled.header is not None:
-            old = journaled.header.fingerprint
-            diff = sorted(
-                k for k in fingerprint.keys() | old.keys() if old.get(k) != fingerprint.get(k)
-            )
-            if diff:
-                raise RuntimeError(
-                    f"{self.sweep_dir} holds a sweep with other settings ({', '.join(diff)}). "
-                    "Resume it with the same command, or choose a new hydra.sweep.dir."
-                )
+            journaled.header.check_resumes(fingerprint, self.sweep_dir)
             told = len(journaled.told_order)
             log.info(f"Resuming the sweep in {self.sweep_dir}: {told} trials told so far")
             n_trials = journaled.header.scenario_n_trials
@@ -186,18 +172,7 @@ class SMACSweeperImpl:
         self._wandb(summary)
         if failed is not None:
             raise failed
-        told = [t for t in self.trials.values() if t.status != PENDING]
-        ms = self._ms_per_trial()
-        log.info(
-            "Sweeper time per trial (ms, this session): ask {ask:.0f}, launch {launch:.0f} "
-            "(the task itself {task:.0f}), tell {tell:.0f}, output files {outputs:.0f}".format(**ms)
-        )
-        log.info(
-            f"Sweep done: {len(told)} trials told ({sum(t.status == CRASHED for t in told)} "
-            f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume} "
-            f"({summary.hypervolume_normalised} of the reference box); "
-            f"results in {self.sweep_dir}"
-        )
+        log_done(self.sweep_dir, self.trials.values(), summary, self._ms_per_trial())
 
     def _ask(self, n: int) -> list[Trial]:
         batch_index = 1 + max((t.batch for t in self.trials.values()), default=-1)
@@ -233,7 +208,7 @@ class SMACSweeperImpl:
         before any trial returned them all: the objectives do not name the task's keys."""
         told = []
         wrong_objectives = None
-        for group in _consecutive(sorted(batch, key=lambda t: t.trial_id)):
+        for group in consecutive(sorted(batch, key=lambda t: t.trial_id)):
             start = time.perf_counter()
             try:
                 returns = self.launcher.launch(
@@ -258,12 +233,7 @@ class SMACSweeperImpl:
         self.optimizer.tell(told)
         self.timing["tell"] += time.perf_counter() - start
         if wrong_objectives is not None:
-            trial, missing = wrong_objectives
-            raise ObjectivesMissingError(
-                f"hydra.sweeper.objectives={list(self.settings.objectives)} is invalid: trial "
-                f"{trial.trial_id} returned no {missing.missing} (the task returned the keys "
-                f"{missing.returned}); set the objectives to keys the task returns"
-            )
+            raise ObjectivesMissingError(self.settings.objectives, *wrong_objectives)
 
     def _journal_tell(self, trial: Trial) -> None:
         s = self.settings
@@ -321,18 +291,4 @@ class SMACSweeperImpl:
         )
 
 
-class ObjectivesMissingError(SweepFailedError):
-    """The first trials return dicts without an objective key: stop at once."""
-
-
-def _consecutive(trials: Sequence[Trial]) -> list[list[Trial]]:
-    groups: list[list[Trial]] = []
-    for trial in trials:
-        if groups and groups[-1][-1].trial_id + 1 == trial.trial_id:
-            groups[-1].append(trial)
-        else:
-            groups.append([trial])
-    return groups
-
-
-__all__ = ["SMACSweeperImpl", "SweepFailedError"]
+__all__ = ["ObjectivesMissingError", "SMACSweeperImpl", "SweepFailedError"]

@@ -130,6 +130,18 @@ class SweepHeader:
     fingerprint: dict[str, Any]
     scenario_n_trials: int
 
+    def check_resumes(self, fingerprint: dict[str, Any], sweep_dir: Any) -> None:
+        """RuntimeError unless this session's settings are the journaled sweep's."""
+        old = self.fingerprint
+        diff = sorted(
+            k for k in fingerprint.keys() | old.keys() if old.get(k) != fingerprint.get(k)
+        )
+        if diff:
+            raise RuntimeError(
+                f"{sweep_dir} holds a sweep with other settings ({', '.join(diff)}). "
+                "Resume it with the same command, or choose a new hydra.sweep.dir."
+            )
+
 
 def sweep_record(header: SweepHeader, t: float) -> dict[str, Any]:
     return {

@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ import yaml
 from ._budget import Budget
 from ._pareto import HISTORY_COLUMNS, FrontSummary, summarise
 from ._reference import ReferencePoint
-from ._trials import Trial
+from ._trials import CRASHED, PENDING, Trial
+
+log = logging.getLogger(__name__)
 
 _PLOT_INTERVAL_S = 10.0
 Rerun = Callable[[Trial], list[str]]  # a trial -> the overrides that re-run it at full budget
@@ -248,3 +251,19 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def log_done(
+    sweep_dir: Path, trials: Iterable[Trial], summary: FrontSummary, ms: Mapping[str, float]
+) -> None:
+    """The closing log lines of a sweep: the sweeper's time per trial, then the result."""
+    told = [t for t in trials if t.status != PENDING]
+    log.info(
+        "Sweeper time per trial (ms, this session): ask {ask:.0f}, launch {launch:.0f} "
+        "(the task itself {task:.0f}), tell {tell:.0f}, output files {outputs:.0f}".format(**ms)
+    )
+    log.info(
+        f"Sweep done: {len(told)} trials told ({sum(t.status == CRASHED for t in told)} "
+        f"crashed), {len(summary.front)} on the front, hypervolume {summary.hypervolume} "
+        f"({summary.hypervolume_normalised} of the reference box); results in {sweep_dir}"
+    )

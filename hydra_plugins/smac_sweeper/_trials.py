@@ -188,3 +188,14 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return not isinstance(value, (str, bytes))
+
+
+def consecutive(trials: Sequence[Trial]) -> list[list[Trial]]:
+    """Runs of consecutive trial ids (one launch each: job folders follow the ids)."""
+    groups: list[list[Trial]] = []
+    for trial in trials:
+        if groups and groups[-1][-1].trial_id + 1 == trial.trial_id:
+            groups[-1].append(trial)
+        else:
+            groups.append([trial])
+    return groups
