@@ -7,9 +7,7 @@ more things travel in the checkpoint: the global torch/numpy/python RNG states
 `state_dict`, dsnn/data/base.py). The LR schedule spans `schedule_epochs`, not the run's own
 `trainer.max_epochs`, so that a short run's schedule is the first part of a long one's.
 On CPU with `trainer.deterministic=true`, 1 + 2 epochs give bit for bit the weights of 3 in
-one go (tests/test_resume.py) for Q and PS with `val_every_epoch=false` (the default) and for
-Q with per-epoch validation; PS with per-epoch validation ends close to, but not exactly at,
-the uninterrupted weights (cause not yet found).
+one go (tests/test_resume.py), for Q and PS, with and without per-epoch validation.
 
 A run also leaves `train_totals.json` in its run dir: its cumulative measured training
 energy, emissions, time and epochs. A continued run adds its own stage to the totals it finds

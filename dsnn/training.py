@@ -95,6 +95,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume.ckpt, weights_only=True)
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
+        if per_epoch_val:
+            save_last_state(trainer)
         stage_epochs = max(trainer.current_epoch - resume.epoch, 0)
         totals = resume.earlier.plus(
             train_energy.energy_kwh, train_energy.emissions_g, train_energy.duration_s, stage_epochs
@@ -153,6 +155,20 @@ def make_callback(callback_cfg: DictConfig, per_epoch_val: bool):
     if per_epoch_val or get_class(callback_cfg._target_) is not ModelCheckpoint:
         return instantiate(callback_cfg)
     return instantiate(callback_cfg, monitor=None, save_top_k=0)
+
+
+def save_last_state(trainer: L.Trainer) -> None:
+    """Make each checkpoint callback's last.ckpt the state at the end of fit, which
+    resume_from continues. With a monitored metric Lightning (2.6) writes last.ckpt only
+    when a best-k checkpoint is written, so an epoch without a better val/acc leaves it at an
+    earlier epoch. (Without per-epoch validation there is no monitor, and Lightning writes
+    last.ckpt once, at the end of fit.)"""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for cb in trainer.checkpoint_callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath:
+            last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+            trainer.save_checkpoint(last)
 
 
 def log_summary(objectives: dict[str, float], output_dir: Path) -> None:

@@ -196,6 +196,9 @@ def test_sweep_mode_retests_the_pareto_front_over_seeds(compose_cfg, compose_eva
     # at budget 4 trial 1 dominates trial 0; trial 2 ran at budget 2 only: the front is [1]
     make_sweep_dir(compose_cfg, sweep, [(3, 4, 0.30, 0.03), (5, 4, 0.25, 0.02), (4, 2, 0.2, 0.01)])
     assert [r["trial_id"] for r in read_rows(sweep / "pareto.csv")] == ["1"]
+    # as under budget.continuation: trial 1 continued trial 2's run; a re-test must not
+    saved = sweep / "1" / ".hydra" / "config.yaml"
+    OmegaConf.save(OmegaConf.merge(OmegaConf.load(saved), {"resume_from": str(sweep / "2")}), saved)
 
     evaluate(compose_eval("mode=sweep", f"sweep_dir={sweep}", "seeds=2"))
 
@@ -208,6 +211,7 @@ def test_sweep_mode_retests_the_pareto_front_over_seeds(compose_cfg, compose_eva
     assert run_cfg.seed == 1 and run_cfg.test and run_cfg.shift_depth == 4
     assert run_cfg.quantization.weight_bits == 5  # the trial's configuration
     assert run_cfg.run_name == "t1-s1" and run_cfg.run_group == "retest-sweep"
+    assert run_cfg.resume_from is None  # each seed trains from scratch
     (row,) = read_rows(out / "retest_summary.csv")
     assert row["trial_id"] == "1" and row["runs_ok"] == "2"
     accs = [float(r["test/acc"]) for r in runs]

@@ -122,7 +122,9 @@ def retest_sweep(cfg: DictConfig) -> dict[str, Any]:
     for row in front:
         base = apply_dotlist(trial_config(sweep_dir, row), list(cfg.overrides))
         for seed in seeds:
-            values = {**fidelity, "seed": seed, "test": True}
+            # from scratch: a trial that continued another (budget.continuation) saved its
+            # resume_from, which a re-test with a new seed must not follow
+            values = {**fidelity, "seed": seed, "test": True, "resume_from": None}
             values |= {"run_group": group, "run_name": f"t{row['trial_id']}-s{seed}"}
             record = run_training(
                 base, out / "runs" / f"t{row['trial_id']}" / f"seed{seed}", values
