@@ -29,7 +29,8 @@ data: ## Fashion-MNIST from Debian's dataset-fashion-mnist (the CPU demo's data)
 demo: install ## the main job: the recommended sweep (smac_mfmo_epochs) on Fashion-MNIST
 	PYTHONHASHSEED=0 $(PY) train.py -m hydra/sweeper=smac_mfmo_epochs experiment=demo \
 	  search_space@hydra.sweeper.search_space=demo_epochs data.fraction=0.04 \
-	  hydra.sweeper.n_trials=20 hydra.sweep.dir=multirun/demo-mfmo-epochs
+	  '++hydra.sweeper.reference_point={val/error:1.0,energy/model_uj_per_image:39.3}' \
+	  hydra.sweeper.n_trials=44 hydra.sweep.dir=multirun/demo-mfmo-epochs
 
 demo-paper: install ## the paper's sweep (smac_mfmo: Hyperband on the shift depth) on Fashion-MNIST
 	PYTHONHASHSEED=0 $(PY) train.py -m hydra/sweeper=smac_mfmo experiment=demo \
