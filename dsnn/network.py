@@ -33,10 +33,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from dsnn.config_checks import ConfigError
 from dsnn.lit_module import DSNNLitModule
 from dsnn.models import MODELS
 from dsnn.safe_files import UnsafeFileError, check_plain, registered, registered_name
 from dsnn.shift import ShiftConfig, convert_to_shift
+from dsnn.shift.convert import ShiftDepthError
+
+
+class PretrainedFileError(ConfigError, FileNotFoundError):
+    """pretrained= names no file."""
+
 
 LIGHTNING_PREFIX = "net."  # DSNNLitModule keeps the network as `self.net`
 SPEC_KEYS = {"model", "in_channels", "num_classes", "shift_depth", "quantization", "data"}
@@ -119,7 +126,10 @@ def build_from_spec(
 
 def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> nn.Module:
     """The network of `cfg.model`, pretrained if asked, with `shift_depth` layers shifted."""
-    return build_from_spec(network_spec(cfg, in_channels, num_classes), cfg.get("pretrained"))
+    try:
+        return build_from_spec(network_spec(cfg, in_channels, num_classes), cfg.get("pretrained"))
+    except ShiftDepthError as err:  # its range is the model's: known once the model is built
+        raise ConfigError(str(err)) from err
 
 
 def build_lit_module(cfg: DictConfig, datamodule) -> DSNNLitModule:
@@ -159,16 +169,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_float_weights(net: nn.Module, path: str) -> None:
     """Load a float checkpoint of this project: a Lightning .ckpt or a plain state_dict."""
     if not Path(path).is_file():
-        raise FileNotFoundError(
+        raise PretrainedFileError(
             f"pretrained={path!r}: no such file; train one with shift_depth=0 "
             "(`make pretrained`) or set pretrained=null"
         )
     try:
         net.load_state_dict(read_state_dict(path))
     except RuntimeError as err:
-        raise ValueError(
+        detail = [line.strip() for line in str(err).splitlines()[1:2]]  # the first mismatch
+        raise ConfigError(
             f"pretrained={path!r} does not fit model {type(net).__name__}: it must be a float "
-            f"checkpoint (shift_depth=0) of the same model and data shape.\n{err}"
+            f"checkpoint (shift_depth=0) of the same model and data shape ({', '.join(detail)})"
         ) from err
 
 

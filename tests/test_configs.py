@@ -206,10 +206,11 @@ def test_bad_evaluate_values_name_key_value_and_range(tmp_path, overrides, needl
 
 def test_shift_depth_beyond_the_model_is_an_error(compose_cfg):
     cfg = compose_cfg("shift_depth=21")
-    with pytest.raises(ValueError, match=r"shift_depth.*\[0, 20\].*21"):
+    # a ConfigError: train.py prints it as one line (dsnn/cli.py)
+    with pytest.raises(ConfigError, match=r"shift_depth.*\[0, 20\].*21"):
         build_network(cfg, in_channels=3, num_classes=10)
     cfg = compose_cfg("model=small_cnn", "shift_depth=5")
-    with pytest.raises(ValueError, match=r"shift_depth.*\[0, 4\].*5"):
+    with pytest.raises(ConfigError, match=r"shift_depth.*\[0, 4\].*5"):
         build_network(cfg, in_channels=1, num_classes=10)
 
 

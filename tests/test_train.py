@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from dsnn.config_checks import ConfigError
 from dsnn.lit_module import TrainingDivergedError
 from dsnn.network import build_network
 from dsnn.objectives import TEST_KEYS, TRAIN_KEYS
@@ -76,11 +77,13 @@ def test_pretrained_float_weights_are_loaded_before_conversion(compose_cfg, tmp_
     assert torch.equal(net.conv1.weight, float_state["conv1.weight"])
 
     cfg = compose_cfg(*TINY, f"pretrained={tmp_path / 'run' / 'model.pt'}", "model.width=8")
-    with pytest.raises(ValueError, match="does not fit model ResNet20"):
+    # ConfigErrors: train.py prints them as one line (dsnn/cli.py)
+    with pytest.raises(ConfigError, match=r"does not fit model ResNet20: .*\(size mismatch for"):
         build_network(cfg, in_channels=1, num_classes=10)
     cfg = compose_cfg(*TINY, f"pretrained={tmp_path / 'missing.pt'}")
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
+    with pytest.raises(FileNotFoundError, match="missing.pt") as missing:
         build_network(cfg, in_channels=1, num_classes=10)
+    assert isinstance(missing.value, ConfigError)
 
 
 def test_a_nan_loss_ends_the_run_as_failed(compose_cfg):

@@ -59,14 +59,18 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+class ShiftDepthError(ValueError):
+    """shift_depth is not an integer in [0, the model's number of weight layers]."""
+
+
 def last_layers_filter(model: nn.Module, shift_depth: int) -> Filter:
     """The policy: select the last `shift_depth` weight layers (by identity, so a module
     shared under two names is converted once and stays shared)."""
     layers = _weight_layers(model)
     if isinstance(shift_depth, bool) or not isinstance(shift_depth, int):
-        raise ValueError(f"shift_depth must be an integer, got {shift_depth!r}")
+        raise ShiftDepthError(f"shift_depth must be an integer, got {shift_depth!r}")
     if not 0 <= shift_depth <= len(layers):
-        raise ValueError(
+        raise ShiftDepthError(
             f"shift_depth must be in [0, {len(layers)}] (the model's weight layers), "
             f"got {shift_depth}"
         )
