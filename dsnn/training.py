@@ -75,14 +75,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = [start_logger(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [make_callback(c, per_epoch_val) for c in (cfg.get("callbacks") or {}).values()]
     callbacks.append(RNGStateCallback())
-    # without per-epoch validation fit never validates: the measured pass below is the one
-    fit_only = {} if per_epoch_val else {"check_val_every_n_epoch": max_epochs + 1}
+    # without per-epoch validation fit never validates (no sanity check either): the measured
+    # pass below is the one
+    no_fit_val = {"check_val_every_n_epoch": max_epochs + 1, "num_sanity_val_steps": 0}
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
         callbacks=callbacks,
-        **fit_only,
-        **({} if per_epoch_val else {"num_sanity_val_steps": 0}),
+        **({} if per_epoch_val else no_fit_val),
     )
     meter = EnergyMeter(**cfg.energy)
     output_dir = Path(cfg.paths.output_dir)
