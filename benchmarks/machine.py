@@ -1,5 +1,6 @@
 """The machine a benchmark ran on, written into every results file."""
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -34,3 +35,10 @@ def machine(device: torch.device = CPU) -> dict:
         "python_version": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def write_report(path: Path, report: dict) -> None:
+    """Write a benchmark's results file (JSON) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}")

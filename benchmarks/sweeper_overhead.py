@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.machine import machine
+from benchmarks.machine import machine, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -119,9 +119,7 @@ def main() -> None:
                   "includes starting the workers"},
         "results": results,
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

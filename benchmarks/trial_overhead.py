@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.machine import machine
+from benchmarks.machine import machine, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -178,9 +178,7 @@ def main() -> None:
                   "sweeper": "random over optimizer.lr, basic launcher, in-process"},
         "results": results,
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":
