@@ -58,6 +58,7 @@ RANGES: dict[str, Range] = {
     "optimizer.momentum": Range(0, 1, high_open=True),
     "optimizer.weight_decay": Range(0),
     "shift_penalty": Range(0),  # after weight_decay, which it follows by default
+    "shift_lr_scale": Range(0, low_open=True),
     "trainer.max_epochs": Range(1, integer=True),
     "data.batch_size": Range(1, integer=True),
     "data.fraction": Range(0, 1, low_open=True),

@@ -20,22 +20,38 @@ class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite; the run ends as failed."""
 
 
-def parameter_groups(net: nn.Module) -> list[dict]:
+def parameter_groups(net: nn.Module, shift_lr_scale: float = 1.0) -> list[dict]:
     """Split parameters by the type of the module that owns them.
 
-    DeepShift-PS `shift` and `sign` tensors get no plain weight decay (DeepShift regularises
-    them with `shift_penalty` instead); every other parameter, DeepShift-Q's float weights
-    included, is an ordinary float parameter.
+    DeepShift-PS `shift` and `sign` tensors form the group "shift_sign": no plain weight
+    decay (DeepShift regularises them with `shift_penalty` instead) and `lr_scale` =
+    `shift_lr_scale`, the factor on the optimizer's learning rate for them (a shift moves
+    by lr * g * W * ln 2 per step and must cross a rounding boundary 0.5 away to change the
+    weight). Every other parameter, DeepShift-Q's float weights included, is in "float".
     """
     shift_params, float_params = [], []
     for module in net.modules():
         for name, param in module.named_parameters(recurse=False):
             is_ps = isinstance(module, ShiftLayer) and name in ("shift", "sign")
             (shift_params if is_ps else float_params).append(param)
-    groups = [{"name": "float", "params": float_params}]
+    groups = [{"name": "float", "params": float_params, "lr_scale": 1.0}]
     if shift_params:
-        groups.append({"name": "shift_sign", "params": shift_params, "weight_decay": 0.0})
+        groups.append(
+            {
+                "name": "shift_sign",
+                "params": shift_params,
+                "weight_decay": 0.0,
+                "lr_scale": float(shift_lr_scale),
+            }
+        )
     return groups
+
+
+def scale_learning_rates(optimizer: torch.optim.Optimizer) -> None:
+    """lr *= lr_scale in every group (after the optimizer filled in its default lr, before
+    a scheduler records it as the group's initial lr)."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["lr"] * group.get("lr_scale", 1.0)
 
 
 class DSNNLitModule(L.LightningModule):
@@ -48,6 +64,7 @@ class DSNNLitModule(L.LightningModule):
             parameter groups in `configure_optimizers`.
         scheduler: a partial LR scheduler, or None for a constant learning rate.
         shift_penalty: coefficient of DeepShift-PS's 0.5 * sum((2^P)^2) regulariser.
+        shift_lr_scale: learning-rate factor of the PS shift and sign parameters.
     """
 
     def __init__(
@@ -57,12 +74,14 @@ class DSNNLitModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         shift_penalty: float = 0.0,
+        shift_lr_scale: float = 1.0,
     ):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.shift_penalty = float(shift_penalty)
+        self.shift_lr_scale = float(shift_lr_scale)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -111,13 +130,15 @@ class DSNNLitModule(L.LightningModule):
         self.log("test/error", 1.0 - self.test_acc.compute())
 
     def configure_optimizers(self):
-        groups = parameter_groups(self.net)
-        for group in groups:
+        groups = parameter_groups(self.net, self.shift_lr_scale)
+        optimizer = self.optimizer_factory(params=groups)
+        scale_learning_rates(optimizer)
+        for group in optimizer.param_groups:
             n = sum(p.numel() for p in group["params"])
             log.info(
-                "parameter group %s: %d tensors, %d values", group["name"], len(group["params"]), n
-            )
-        optimizer = self.optimizer_factory(params=groups)
+                "parameter group %s: %d tensors, %d values, lr %g",
+                group["name"], len(group["params"]), n, group["lr"],
+            )  # fmt: skip
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

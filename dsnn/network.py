@@ -114,14 +114,20 @@ def build_from_spec(
     spec: dict[str, Any], pretrained: str | None = None, where: str = "the spec"
 ) -> nn.Module:
     """The float network a spec names, with `pretrained` float weights loaded if given,
-    then its last `shift_depth` weight layers converted to shift layers."""
+    then its last `shift_depth` weight layers made shift layers: converted from the float
+    weights (Q, or `pretrained` given), else freshly initialised PS layers."""
     model = check_spec(spec, where)
     net = MODELS[model["name"]](
         **model["args"], in_channels=spec["in_channels"], num_classes=spec["num_classes"]
     )
     if pretrained:
         load_float_weights(net, pretrained)
-    return convert_to_shift(net, spec["shift_depth"], ShiftConfig(**spec["quantization"]))
+    config = ShiftConfig(**spec["quantization"])
+    # DeepShift's rule: PS layers start from the float weights only when there are trained
+    # ones; from scratch they start from their own init (`ShiftConfig.ps_init`). A Q layer's
+    # own init is the float layer's, so Q always converts (the same weights either way).
+    convert = bool(pretrained) or config.shift_type != "PS"
+    return convert_to_shift(net, spec["shift_depth"], config, convert_weights=convert)
 
 
 def build_network(cfg: DictConfig, in_channels: int, num_classes: int) -> nn.Module:
@@ -141,6 +147,7 @@ def build_lit_module(cfg: DictConfig, datamodule) -> DSNNLitModule:
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         shift_penalty=cfg.shift_penalty,
+        shift_lr_scale=cfg.get("shift_lr_scale", 1.0),
     )
 
 

@@ -110,21 +110,60 @@ def test_config_rejects_bad_values(field, value, allowed):
 # ---------------------------------------------------------------- construction
 
 
+@pytest.mark.parametrize("ps_init", ["deepshift", "float", "convert"])
 @pytest.mark.parametrize("weight_bits", [2, 5, 8])
-def test_fresh_ps_layer_init(weight_bits):
+def test_fresh_ps_layer_init(weight_bits, ps_init):
     torch.manual_seed(0)
-    cfg = ShiftConfig("PS", weight_bits)
+    cfg = ShiftConfig("PS", weight_bits, ps_init=ps_init)
     layer = ShiftConv2d(8, 16, 3, config=cfg)
     assert {n for n, _ in layer.named_parameters()} == {"shift", "sign", "bias"}
     assert "weight" not in layer.state_dict()
     assert layer.shift.shape == layer.sign.shape == (16, 8, 3, 3)
     assert layer.shift.min() >= cfg.min_shift and layer.shift.max() <= 0
     assert layer.sign.min() >= -1 and layer.sign.max() <= 1
-    if weight_bits == 8:  # U(min_shift, 0) and U(-1, 1) fill their ranges
-        assert layer.shift.min() < cfg.min_shift + 5 and layer.shift.max() > -5
-        assert layer.sign.min() < -0.9 and layer.sign.max() > 0.9
     bound = 1 / math.sqrt(8 * 9)
     assert layer.bias.abs().max() <= bound
+
+
+def test_deepshift_init_is_deepshifts():
+    """Conv2dShift: P ~ U(-10, -1); LinearShift: P ~ U(min_shift, 0); S ~ U(-1, 1)."""
+    torch.manual_seed(0)
+    cfg = ShiftConfig("PS", 8, ps_init="deepshift")  # min_shift -126: no clamp at -10
+    conv, linear = ShiftConv2d(64, 64, 3, config=cfg), ShiftLinear(256, 256, config=cfg)
+    assert -10 <= conv.shift.min() < -9.9 and -1.1 < conv.shift.max() <= -1
+    assert abs(conv.shift.mean().item() + 5.5) < 0.05
+    assert cfg.min_shift <= linear.shift.min() < cfg.min_shift + 1 and linear.shift.max() > -1
+    for layer in (conv, linear):
+        assert layer.sign.min() < -0.99 and layer.sign.max() > 0.99
+        assert abs((layer.sign.abs() < 0.5).float().mean().item() - 0.5) < 0.01  # zero weights
+    clamped = ShiftConv2d(8, 8, 3, config=ShiftConfig("PS", 4, ps_init="deepshift"))  # min -6
+    assert clamped.shift.min() == -6
+
+
+def test_float_init_matches_the_float_layer_in_the_log_domain():
+    """P = log2|W| of the float layer's Kaiming draw (not rounded), S = sign(W) * U(0.5, 1)."""
+    torch.manual_seed(0)
+    float_layer = nn.Conv2d(32, 32, 3)
+    torch.manual_seed(0)
+    layer = ShiftConv2d(32, 32, 3, config=ShiftConfig("PS", 8, ps_init="float"))
+    weight = float_layer.weight.detach()
+    torch.testing.assert_close(layer.shift.detach(), weight.abs().log2())
+    assert (torch.sign(layer.sign) == torch.sign(weight)).all()
+    assert 0.5 <= layer.sign.abs().min() and layer.sign.abs().max() <= 1.0
+    assert (layer.shift.detach() != layer.shift.detach().round()).float().mean() > 0.99
+    # the weight forward uses is the float weight rounded to a power of two: no zeros
+    expected = torch.sign(weight) * torch.exp2(weight.abs().log2().round())
+    torch.testing.assert_close(layer.exact_weight(), expected)
+
+
+def test_convert_init_is_from_float_of_the_float_init():
+    torch.manual_seed(0)
+    float_layer = nn.Linear(64, 32)
+    torch.manual_seed(0)
+    layer = ShiftLinear(64, 32, config=ShiftConfig("PS", 8, ps_init="convert"))
+    converted = ShiftLinear.from_float(float_layer, ShiftConfig("PS", 8))
+    torch.testing.assert_close(layer.shift, converted.shift)
+    torch.testing.assert_close(layer.sign, converted.sign)
 
 
 def test_fresh_q_layer_keeps_float_init():

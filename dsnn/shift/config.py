@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 
 SHIFT_TYPES = ("Q", "PS")
 ROUNDINGS = ("deterministic", "stochastic")
+# How a PS layer trained from scratch (no `pretrained` file) starts (dsnn/shift/layers.py).
+PS_INITS = ("deepshift", "float", "convert")
 # Inclusive ranges of the integer fields (Table 1 of Hennig et al.).
 INT_RANGES = {
     "weight_bits": (2, 8),
@@ -33,6 +35,9 @@ class ShiftConfig:
     `rounding` applies to the shift p only (Q: round(log2|W|), PS: round(P)); "stochastic"
     rounds up with probability equal to the fraction, in training mode only. Evaluation
     mode always rounds to the nearest integer, so evaluation is deterministic.
+
+    `ps_init` is how a PS layer starts when it is not converted from `pretrained` weights
+    (see `ShiftLayer.reset_parameters`); Q layers and pretrained runs ignore it.
     """
 
     shift_type: str = "PS"
@@ -40,12 +45,15 @@ class ShiftConfig:
     activation_integer_bits: int = 16
     activation_fraction_bits: int = 16
     rounding: str = "deterministic"
+    ps_init: str = "float"
 
     def __post_init__(self) -> None:
         if self.shift_type not in SHIFT_TYPES:
             raise ValueError(f"shift_type must be one of {SHIFT_TYPES}, got {self.shift_type!r}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be one of {ROUNDINGS}, got {self.rounding!r}")
+        if self.ps_init not in PS_INITS:
+            raise ValueError(f"ps_init must be one of {PS_INITS}, got {self.ps_init!r}")
         for name, (low, high) in INT_RANGES.items():
             value = getattr(self, name)
             # bool is an int subclass; True must not pass as 1 bit.

@@ -42,19 +42,55 @@ class ShiftLayer:
             factory = {"device": weight.device, "dtype": weight.dtype}
             self.shift = nn.Parameter(torch.empty(weight.shape, **factory))  # P, shape of W
             self.sign = nn.Parameter(torch.empty(weight.shape, **factory))  # S
-            self.reset_parameters()
+            self._init_ps(weight.detach())  # from the parent's draw; its bias is kept
 
     def reset_parameters(self) -> None:
-        """DeepShift's init. Q: the float layer's. PS: P ~ U(min_shift, 0), S ~ U(-1, 1)."""
+        """The start of a layer trained from scratch. Q: the float layer's (Kaiming-uniform
+        weight, uniform bias); PS: `_init_ps` of a Kaiming-uniform draw, the float bias."""
         if "shift" not in self._parameters:  # Q, or PS inside the parent's __init__
             super().reset_parameters()
             return
-        nn.init.uniform_(self.shift, self.config.min_shift, 0.0)
-        nn.init.uniform_(self.sign, -1.0, 1.0)
+        weight = torch.empty_like(self.shift)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))  # as nn.Conv2d / nn.Linear
+        self._init_ps(weight)
         if self.bias is not None:  # as the parent: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
             fan_in = self.shift[0].numel()
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             nn.init.uniform_(self.bias, -bound, bound)
+
+    @torch.no_grad()
+    def _init_ps(self, weight: Tensor) -> None:
+        """P and S of a fresh PS layer, by `config.ps_init`; `weight` is a float layer's
+        Kaiming-uniform draw (a constructed layer uses its parent's, so `float` and
+        `convert` start from exactly the float layer the same seed gives):
+
+          deepshift  DeepShift's own: P ~ U(-10, -1) for convolutions and U(min_shift, 0)
+                     for linear layers (its Conv2dShift / LinearShift), S ~ U(-1, 1): about
+                     half of the weights start at 0 (|S| < 0.5); `weight` is not used;
+          float      `weight` in the log domain: P = log2|W|, not rounded (P lies anywhere
+                     between two integers, so a small step can change the rounded shift),
+                     S = sign(W) * U(0.5, 1) (no zeros at the start, and inside (-1, 1), so
+                     S can move to 0 or flip); the weight forward uses is W rounded to a
+                     signed power of two, i.e. the float layer's distribution;
+          convert    `from_float` of `weight`: P = round(log2|W|), S = sign(W) (every P and
+                     S on a rounding centre, 0.5 from any change: the converted start).
+
+        P is clamped to [min_shift, 0] in every case.
+        """
+        cfg = self.config
+        if cfg.ps_init == "deepshift":
+            low, high = (-10.0, -1.0) if isinstance(self, nn.Conv2d) else (cfg.min_shift, 0.0)
+            self.shift.uniform_(low, high).clamp_(cfg.min_shift, 0.0)
+            self.sign.uniform_(-1.0, 1.0)
+            return
+        shift = weight.abs().clamp(min=2.0**cfg.min_shift).log2_()
+        if cfg.ps_init == "convert":
+            shift.round_()
+            sign = torch.sign(weight)
+        else:
+            sign = torch.sign(weight) * torch.empty_like(weight).uniform_(0.5, 1.0)
+        self.shift.copy_(shift.clamp_(cfg.min_shift, 0.0))
+        self.sign.copy_(sign)
 
     @classmethod
     def from_float(cls, layer: nn.Module, config: ShiftConfig) -> Self:
