@@ -1,33 +1,55 @@
-"""Search efficiency: which sweeper preset finds the best error/emissions trade-offs for
-the wall time and for the energy that the search itself consumes?
+"""Search efficiency (study v2): which sweeper reaches random search's error/energy
+trade-offs with the least energy spent on the search itself?
 
-One fixed task (`experiment=search_bench`: a 4-layer DeepShift-Q CNN on 5 % of
-Fashion-MNIST, 4 epochs, a few seconds per trial on a CPU), one search space
-(`search_space=search_bench`), the same wall-time limit per sweep, several sweeper seeds,
-and five methods, all run through `train.py -m` exactly as a user would:
+One fixed task, `experiment=search_bench` (a 4-layer DeepShift-Q SmallCNN on 5 % of
+Fashion-MNIST) trained for 9 epochs at full fidelity, so that the lowest epoch fidelity
+(1 epoch) costs at most a ninth of a full trial. One search space (`search_space=
+search_bench`: width, batch size, optimizer and quantization; no fidelity is searched),
+the same wall time per sweep, several sweeper seeds, six methods, all run through
+`train.py -m` exactly as a user would:
 
-    random          hydra/sweeper=random: random configurations at full fidelity
-    mo              hydra/sweeper=smac_mo: SMAC + ParEGO at full fidelity
-    mfmo_depth      smac_mfmo, Hyperband budget = shift_depth 1, 2, 4 (the paper's choice)
-    mfmo_epochs     smac_mfmo, budget = trainer.max_epochs 1, 2, 4
-    mfmo_fraction   smac_mfmo, budget = data.fraction 0.0125, 0.025, 0.05
+    random        hydra/sweeper=random: random configurations, 9 epochs each
+    mo            hydra/sweeper=smac_mo: SMAC + ParEGO, 9 epochs each
+    mfmo_depth    hydra/sweeper=smac_mfmo: Hyperband on shift_depth 1, 2, 4 (the paper), 9 epochs
+    mfmo_epochs   hydra/sweeper=smac_mfmo_epochs: Hyperband on epochs 1, 3, 9, continuation
+    gp            hydra/sweeper=optuna_gp: Optuna's Gaussian-process sampler, 9 epochs each
+    tpe           hydra/sweeper=optuna_tpe: Optuna's TPE sampler, 9 epochs each
 
-Every trial uses the same data split and initialisation (`seed=0`), so the objectives
-(val/error, emissions/total_g) are a function of the configuration; the sweeper seed
-changes the search only. The hypervolume of a run at time t counts only the trials told by
-t at full fidelity (a lower-fidelity result describes another network). All runs share
-one reference point: val/error 0.9 (chance on 10 classes) and the largest emissions of any
-full-fidelity trial of the study. The search energy is the summed CodeCarbon energy
-(training + inference) of a run's trials, all fidelities and crashed ones included.
+Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
+one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
+objectives are a function of the configuration; the sweeper seed changes the search only.
 
-Sweeps run one after another (interleaved by seed, so slow drift of the machine hits all
-methods alike); a finished sweep is not rerun, so an interrupted study resumes.
-Writes benchmarks/results/search_efficiency{.json,_trials.csv,.png}.
+Wall time: the sweeper starts no trial after `walltime_limit` (the one running then still
+ends and counts, for every method alike). Hypervolume: of the full-fidelity successful
+trials (a lower fidelity describes another network), on linear axes, as a share of the
+reference box [0, 1.0] x [0, E_ref]. E_ref is fixed from the task, not from the results:
+the analytic energy of the float network (shift_depth 0) at the task's default
+configuration; it bounds every full-fidelity configuration of the space (checked: the most
+expensive one, all layers shifted at the largest width and bit widths, costs less). Every
+sweep gets the same point (`hydra.sweeper.reference_point`), so the sweepers' own
+hypervolumes match.
 
-    .venv/bin/python -m benchmarks.search_efficiency      # 3 seeds x 5 methods, ~45 min
-    .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 40 \\
-        --methods random mfmo_epochs --out-dir /tmp/bench             # ~3 min
-    .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # replot from the runs
+Search energy: the summed measured CodeCarbon energy of a sweep's trials, all fidelities
+and crashed ones (which report none) included; a continued trial counts its own stage
+(energy/stage_train_kwh + energy/inference_kwh), not the cumulative training of the
+checkpoint it continued. Target: the median final HV of random search. Per run, the
+energy and time at which its HV first reached the target; a run that never did is null in
+the JSON and counts with its whole search energy (time: its whole sweep) in the medians.
+`recommended`: the non-random method with the lowest median energy to the target among
+those that reached it in at least half of their seeds (ties: the higher median final HV;
+none qualifies: the highest median final HV).
+
+Sweeps run one after another, interleaved by seed (drift of the machine hits all methods
+alike); a finished sweep is not rerun, so an interrupted study resumes. Writes
+benchmarks/results/search_efficiency_v2{.json,.png,_trials.csv}. The files
+search_efficiency{.json,.png,_trials.csv} there are study v1's (emissions objective,
+4 epochs, data-fraction fidelity): they came from the earlier version of this script,
+git commit f53492e.
+
+    .venv/bin/python -m benchmarks.search_efficiency      # 6 methods x 5 seeds x 90 s, ~50 min
+    .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 25 \\
+        --methods random mfmo_epochs --out-dir /tmp/bench_v2          # ~2 min
+    .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # redraw from the runs
 """
 
 import argparse
@@ -39,6 +61,7 @@ import statistics
 import subprocess
 import sys
 import time
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -47,33 +70,71 @@ from benchmarks.machine import machine
 from hydra_plugins.smac_sweeper import hypervolume
 
 ROOT = Path(__file__).resolve().parent.parent
-MFMO = "hydra/sweeper=smac_mfmo"
+FULL_EPOCHS = "trainer.max_epochs=9"  # full fidelity of every method
 METHODS = {
-    "random": ["hydra/sweeper=random"],
-    "mo": ["hydra/sweeper=smac_mo"],
-    "mfmo_depth": [MFMO, "hydra.sweeper.budget.variable=shift_depth", "hydra.sweeper.budget.min=1",
-                   "hydra.sweeper.budget.max=4"],
-    "mfmo_epochs": [MFMO, "hydra.sweeper.budget.variable=trainer.max_epochs",
-                    "hydra.sweeper.budget.min=1", "hydra.sweeper.budget.max=4"],
-    "mfmo_fraction": [MFMO, "hydra.sweeper.budget.variable=data.fraction",
-                      "hydra.sweeper.budget.min=0.0125", "hydra.sweeper.budget.max=0.05"],
+    "random": ["hydra/sweeper=random", FULL_EPOCHS],
+    "mo": ["hydra/sweeper=smac_mo", FULL_EPOCHS],
+    "mfmo_depth": ["hydra/sweeper=smac_mfmo", FULL_EPOCHS,
+                   "hydra.sweeper.budget.min=1", "hydra.sweeper.budget.max=4"],
+    "mfmo_epochs": ["hydra/sweeper=smac_mfmo_epochs"],  # its budget sets the epochs: 1, 3, 9
+    "gp": ["hydra/sweeper=optuna_gp", FULL_EPOCHS],
+    "tpe": ["hydra/sweeper=optuna_tpe", FULL_EPOCHS],
 }  # fmt: skip
-OBJECTIVES = ("val/error", "emissions/total_g")
-ERROR_REFERENCE = 0.9  # chance level on 10 classes: worse configurations add nothing
+BASELINE = "random"
+OBJECTIVES = ("val/error", "energy/model_uj_per_image")
+ERROR_REFERENCE = 1.0  # the worst possible error
+SEARCH_SPACE = ROOT / "conf" / "search_space" / "search_bench.yaml"
 
 
-def max_budget(method: str) -> float | None:
-    """The full-fidelity budget of a method (None: every trial is at full fidelity)."""
-    for override in METHODS[method]:
-        if override.startswith("hydra.sweeper.budget.max="):
-            return float(override.split("=", 1)[1])
-    return None
+# ------------------------------------------------------------------ the reference point
+def task_energy_uj(*overrides: str) -> float:
+    """Analytic energy of one inference (µJ) of search_bench's network with `overrides`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    from dsnn.energy.analytic import estimate_energy
+    from dsnn.network import build_network
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=search_bench", *overrides])
+    data = get_class(cfg.data._target_)
+    net = build_network(cfg, data.in_channels, data.num_classes)
+    return estimate_energy(net, (data.in_channels, data.image_size, data.image_size)).total_uj
 
 
-def sweep_command(method: str, seed: int, walltime: float, sweep_dir: Path) -> list[str]:
+def reference_point() -> dict:
+    """E_ref = the float network at the task's default configuration, checked to bound the
+    most expensive full-fidelity configuration of the search space."""
+    import yaml
+
+    space = yaml.safe_load(SEARCH_SPACE.read_text())["hyperparameters"]
+    top = {k: space[k]["upper"] for k in ("model.width", "quantization.weight_bits",
+           "quantization.activation_integer_bits",
+           "quantization.activation_fraction_bits")}  # fmt: skip
+    reference = float(f"{task_energy_uj('shift_depth=0'):.6g}")  # as on the command line
+    most = task_energy_uj(*(f"{k}={v}" for k, v in top.items()))
+    if most >= reference:
+        raise RuntimeError(f"the space's most expensive network ({most:.3f} µJ) exceeds the "
+                           f"reference ({reference:.3f} µJ)")  # fmt: skip
+    return {
+        "values": [ERROR_REFERENCE, reference],
+        "source": "val/error 1.0 (worst possible); energy: the float network (shift_depth=0) "
+        "at search_bench's default configuration (width 8), dsnn/energy/analytic.py",
+        "most_expensive_in_space_uj": most,
+        "most_expensive_in_space": {"shift_depth": 4, **top},
+    }
+
+
+# ------------------------------------------------------------------------ the sweeps
+def sweep_command(
+    method: str, seed: int, walltime: float, sweep_dir: Path, reference: list[float]
+) -> list[str]:
+    ref = f"{{{OBJECTIVES[0]}:{reference[0]},{OBJECTIVES[1]}:{reference[1]}}}"
     return [
         sys.executable, "train.py", "-m", *METHODS[method],
         "experiment=search_bench", "search_space@hydra.sweeper.search_space=search_bench",
+        f"hydra.sweeper.objectives=[{','.join(OBJECTIVES)}]",
+        f"++hydra.sweeper.reference_point={ref}",
         "seed=0",  # every trial: same split and init
         f"hydra.sweeper.seed={seed}",
         f"hydra.sweeper.walltime_limit={walltime}",
@@ -84,7 +145,7 @@ def sweep_command(method: str, seed: int, walltime: float, sweep_dir: Path) -> l
     ]  # fmt: skip
 
 
-def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path) -> dict:
+def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path, reference) -> dict:
     """Run one sweep unless it finished before; -> its launch/end times."""
     done = sweep_dir / "bench_done.json"
     if done.exists():
@@ -97,7 +158,7 @@ def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path) -> dict:
     launched = time.time()
     with open(sweep_dir / "bench.log", "w") as log:
         proc = subprocess.run(
-            sweep_command(method, seed, walltime, sweep_dir),
+            sweep_command(method, seed, walltime, sweep_dir, reference),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
     record = {"launched": launched, "ended": time.time(), "returncode": proc.returncode}
@@ -107,59 +168,70 @@ def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path) -> dict:
     return record
 
 
+def stage_energy_kwh(metrics: dict) -> float:
+    """What the trial itself spent: its training stage and its inference pass (a continued
+    trial's energy/total_kwh also holds the training of the checkpoint it continued)."""
+    if "energy/stage_train_kwh" in metrics:
+        return metrics["energy/stage_train_kwh"] + metrics.get("energy/inference_kwh", 0.0)
+    return metrics.get("energy/total_kwh", 0.0)  # a crash reports nothing: 0
+
+
 def read_trials(method: str, seed: int, sweep_dir: Path, times: dict) -> list[dict]:
     """One row per told trial, in tell order, with times relative to the sweeper's start
-    (after Python's imports, the same for every method; `walltime_limit` counts from there)."""
+    (after Python's imports, the same for every method; `walltime_limit` counts from there).
+    Full fidelity: the sweep's budget.max (from the journal's fingerprint), or every trial."""
     records = [json.loads(line) for line in (sweep_dir / "journal.jsonl").read_text().splitlines()]
+    budget = next(r for r in records if r["event"] == "sweep")["fingerprint"].get("budget") or {}
+    top = budget.get("max") if budget.get("variable") else None
     start = next(r["t"] for r in records if r["event"] == "session")
     times["startup_s"] = start - times["launched"]
     asked = {r["trial_id"]: r for r in records if r["event"] == "ask"}
-    top = max_budget(method)
     rows = []
     for r in records:
         if r["event"] != "tell":
             continue
-        ask = asked[r["trial_id"]]
-        budget = ask.get("budget_value")
-        full = top is None or abs(float(budget) - top) < 1e-9
+        ask, metrics = asked[r["trial_id"]], r.get("metrics") or {}
+        value = ask.get("budget_value")
         rows.append(
             {
                 "method": method,
                 "seed": seed,
                 "trial_id": r["trial_id"],
-                "budget": budget,
-                "full_fidelity": full,
+                "budget": value,
+                "full_fidelity": top is None or abs(float(value) - float(top)) < 1e-9,
+                "continued": ask.get("resumed_from") is not None,
                 "status": r["status"],
-                "val_error": r["objectives"].get("val/error"),
-                "emissions_g": r["objectives"].get("emissions/total_g"),
-                "energy_kwh": r["metrics"].get("energy/total_kwh", 0.0),
+                "val_error": r["objectives"].get(OBJECTIVES[0]),
+                "model_uj": r["objectives"].get(OBJECTIVES[1]),
+                "energy_kwh": stage_energy_kwh(metrics),  # this trial's own, for the search
+                "energy_cumulative_kwh": metrics.get("energy/total_kwh"),
+                "emissions_g": metrics.get("emissions/stage_total_g",
+                                           metrics.get("emissions/total_g")),
+                "epochs_trained": metrics.get("train/stage_epochs"),
                 "duration_s": r["duration"],
                 "told_s": r["t"] - start,
             }
-        )
+        )  # fmt: skip
     return rows
 
 
-def curves(rows: list[dict], reference: np.ndarray) -> list[tuple[float, float, float]]:
-    """(time s, search energy kWh, hypervolume) after each tell of one run."""
+# ---------------------------------------------------------------------- the analysis
+def curves(rows: list[dict], reference) -> list[tuple[float, float, float]]:
+    """(time s, search energy kWh, normalised HV) after each tell of one run."""
+    reference = np.asarray(reference, dtype=float)
     points, out, energy = [], [(0.0, 0.0, 0.0)], 0.0
     for row in rows:
         energy += row["energy_kwh"] or 0.0
         if row["status"] == "success" and row["full_fidelity"]:
-            points.append((row["val_error"], row["emissions_g"]))
+            points.append((row["val_error"], row["model_uj"]))
         hv = hypervolume(np.array(points), reference) if points else 0.0
         out.append((row["told_s"], energy, hv / float(np.prod(reference))))
     return out
 
 
-def win_share(a: list[float], b: list[float]) -> float:
-    pairs = [(x > y) + 0.5 * (x == y) for x in a for y in b]
-    return sum(pairs) / len(pairs)
-
-
-def first_reach(curve: list[tuple], axis: int, target: float) -> float:
-    """Smallest time (axis 0) or energy (axis 1) at which the run's HV reached target."""
-    return next((c[axis] for c in curve if c[2] >= target - 1e-12), float("inf"))
+def first_reach(curve: list[tuple], axis: int, target: float) -> float | None:
+    """Smallest time (axis 0) or energy (axis 1) at which the HV reached target; None: never."""
+    return next((c[axis] for c in curve if c[2] >= target - 1e-12), None)
 
 
 def value_at(curve: list[tuple], axis: int, x: float) -> float:
@@ -167,81 +239,197 @@ def value_at(curve: list[tuple], axis: int, x: float) -> float:
     return max((c[2] for c in curve if c[axis] <= x), default=0.0)
 
 
-def analyze(runs: dict, walltime: float, out_dir: Path, setup: dict) -> dict:
-    rows = [row for (method, seed), r in runs.items() for row in r["trials"]]
-    full = [r for r in rows if r["status"] == "success" and r["full_fidelity"]]
-    reference = np.array([ERROR_REFERENCE, max(r["emissions_g"] for r in full)])
+def effective(reached: list[float | None], whole: list[float]) -> list[float]:
+    """The values to take medians of: a run that never reached the target counts whole."""
+    return [w if r is None else r for r, w in zip(reached, whole, strict=True)]
+
+
+def paired_wins(a: dict, b: dict) -> float:
+    """Share of seeds in which run a beat run b of the same seed: it reached the target with
+    less energy (or b never did); neither reached it: the higher final HV. Ties half."""
+    score = []
+    for s in sorted(set(a) & set(b)):
+        (ea, ha), (eb, hb) = a[s], b[s]
+        if ea is None and eb is None:
+            score.append((ha > hb) + 0.5 * (ha == hb))
+        else:
+            ea, eb = (float("inf") if e is None else e for e in (ea, eb))
+            score.append((ea < eb) + 0.5 * (ea == eb))
+    return sum(score) / len(score) if score else float("nan")
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign test over the seeds that were not tied."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def ratio(a: list[float], b: list[float]) -> float | None:
+    """median(a) / median(b); None when b's median is 0 (a target reached for free)."""
+    denominator = statistics.median(b)
+    return statistics.median(a) / denominator if denominator > 0 else None
+
+
+def bootstrap_ratio_ci(a: list[float], b: list[float], n: int = 10000) -> list[float]:
+    """95 % bootstrap interval of median(a) / median(b), seeds resampled in each (seed 0)."""
+    rng = np.random.default_rng(0)
+    ra = np.median(rng.choice(a, (n, len(a))), axis=1)
+    rb = np.median(rng.choice(b, (n, len(b))), axis=1)
+    if not np.all(rb > 0):
+        return [None, None]
+    ratios = ra / rb
+    return [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
+
+
+def summarize(runs: dict, reference) -> dict:
+    """The report's core (see the module docstring) from {(method, seed): {"trials": rows}}."""
     by_run = {key: curves(r["trials"], reference) for key, r in runs.items()}
     methods = [m for m in METHODS if any(k[0] == m for k in runs)]
+    methods += sorted({k[0] for k in runs} - set(methods))
     seeds = sorted({k[1] for k in runs})
-    # The grid the methods are compared on: the wall-time limit, and the smallest total
-    # search energy of any run (every run is defined up to there).
-    energy_cap = min(c[-1][1] for c in by_run.values())
-    final = {k: value_at(c, 0, walltime) for k, c in by_run.items()}
-    final_e = {k: value_at(c, 1, energy_cap) for k, c in by_run.items()}
-    # "Energy to reach a given hypervolume": the median final HV of random search.
-    target = statistics.median(final[("random", s)] for s in seeds if ("random", s) in final)
-    summary = {}
+    final = {k: c[-1][2] for k, c in by_run.items()}
+    target = statistics.median(final[(BASELINE, s)] for s in seeds if (BASELINE, s) in runs)
+    out: dict = {}
     for m in methods:
         keys = [(m, s) for s in seeds if (m, s) in runs]
-        hv_t = [final[k] for k in keys]
-        hv_e = [final_e[k] for k in keys]
-        trials = [r for k in keys for r in runs[k]["trials"]]
-        summary[m] = {
-            "hv_at_walltime": {"mean": float(np.mean(hv_t)), "std": float(np.std(hv_t, ddof=1))
-                               if len(hv_t) > 1 else 0.0, "per_seed": hv_t},
-            "hv_at_energy_cap": {"mean": float(np.mean(hv_e)), "std": float(np.std(hv_e, ddof=1))
-                                 if len(hv_e) > 1 else 0.0, "per_seed": hv_e},
-            "seconds_to_target": [first_reach(by_run[k], 0, target) for k in keys],
-            "wh_to_target": [1000 * first_reach(by_run[k], 1, target) for k in keys],
-            "trials_per_run": statistics.mean(len(runs[k]["trials"]) for k in keys),
-            "full_fidelity_trials_per_run": statistics.mean(
-                sum(r["full_fidelity"] and r["status"] == "success" for r in runs[k]["trials"])
-                for k in keys
+        trials = [runs[k]["trials"] for k in keys]
+        whole_wh = [1000 * by_run[k][-1][1] for k in keys]
+        reach_e = [first_reach(by_run[k], 1, target) for k in keys]
+        reach_t = [first_reach(by_run[k], 0, target) for k in keys]
+        energy_wh = [None if e is None else 1000 * e for e in reach_e]
+        out[m] = {
+            "seeds": [k[1] for k in keys],
+            "final_hv": [final[k] for k in keys],
+            "energy_to_random_hv_wh": energy_wh,
+            "seconds_to_random_hv": reach_t,
+            "trials": [len(t) for t in trials],
+            "full_fidelity_trials": [
+                sum(r["full_fidelity"] and r["status"] == "success" for r in t) for t in trials
+            ],
+            "crashed_trials": [sum(r["status"] != "success" for r in t) for t in trials],
+            "sweep_seconds": [by_run[k][-1][0] for k in keys],
+            "search_energy_wh": whole_wh,
+            "median_energy_to_target_wh": statistics.median(effective(energy_wh, whole_wh)),
+            "median_seconds_to_target": statistics.median(
+                effective(reach_t, [by_run[k][-1][0] for k in keys])
             ),
-            "crashed": sum(r["status"] != "success" for r in trials),
-            "search_wh_per_run": statistics.mean(1000 * by_run[k][-1][1] for k in keys),
-        }  # fmt: skip
-    # How sure: with a few seeds per method, the share of (seed of A, seed of B) pairs in
-    # which A's hypervolume is higher (ties count half); 1.0 = A beat B in every pairing.
-    wins = {
-        a: {b: win_share(summary[a]["hv_at_walltime"]["per_seed"],
-                         summary[b]["hv_at_walltime"]["per_seed"]) for b in methods if b != a}
-        for a in methods
+            "reached_target": sum(e is not None for e in energy_wh),
+        }
+    random_energy = effective(out[BASELINE]["energy_to_random_hv_wh"],
+                              out[BASELINE]["search_energy_wh"])  # fmt: skip
+    base = {
+        s: (e, h)
+        for s, e, h in zip(out[BASELINE]["seeds"], out[BASELINE]["energy_to_random_hv_wh"],
+                           out[BASELINE]["final_hv"], strict=True)
     }  # fmt: skip
+    for m in methods:
+        o = out[m]
+        mine = dict(zip(o["seeds"], zip(o["energy_to_random_hv_wh"], o["final_hv"],
+                                        strict=True), strict=True))  # fmt: skip
+        pairs = [paired_wins({s: mine[s]}, {s: base[s]}) for s in sorted(set(mine) & set(base))]
+        o["win_share_vs_random"] = sum(pairs) / len(pairs) if pairs else None
+        o["wins_ties_losses_vs_random"] = [pairs.count(1.0), pairs.count(0.5), pairs.count(0.0)]
+        o["sign_test_p_vs_random"] = sign_test_p(pairs.count(1.0), pairs.count(0.0))
+        mine_energy = effective(o["energy_to_random_hv_wh"], o["search_energy_wh"])
+        o["energy_ratio_vs_random"] = ratio(mine_energy, random_energy)
+        o["energy_ratio_vs_random_ci95"] = bootstrap_ratio_ci(mine_energy, random_energy)
+    recommended = recommend(out)
+    return {
+        "methods": out,
+        "random_median_final_hv": target,
+        "random_median_energy_wh": statistics.median(random_energy),
+        "recommended": recommended,
+        "energy_ratio_recommended_vs_random": out[recommended]["energy_ratio_vs_random"],
+        "verdict": verdict(recommended, out[recommended], len(seeds)),
+        "curves": by_run,
+    }
+
+
+def recommend(out: dict) -> str:
+    """The non-random method with the lowest median energy to the target, among those that
+    reached it in at least half of their seeds (else their median is only a lower bound);
+    ties: the higher median final HV. None qualifies: the highest median final HV."""
+    others = [m for m in out if m != BASELINE]
+    if not others:
+        return BASELINE
+    qualified = [m for m in others if 2 * out[m]["reached_target"] >= len(out[m]["final_hv"])]
+    if not qualified:
+        return max(others, key=lambda m: statistics.median(out[m]["final_hv"]))
+    return min(qualified, key=lambda m: (out[m]["median_energy_to_target_wh"],
+                                         -statistics.median(out[m]["final_hv"])))  # fmt: skip
+
+
+def verdict(method: str, o: dict, n_seeds: int) -> str:
+    """The recommended method's result against random search in plain words."""
+    factor, (lo, hi) = o["energy_ratio_vs_random"], o["energy_ratio_vs_random_ci95"]
+    wins, ties, losses = o["wins_ties_losses_vs_random"]
+    reached, runs = o["reached_target"], len(o["final_hv"])
+    if factor is None or lo is None:
+        return f"random search reached its own target with no energy: no ratio for {method}"
+    if 2 * reached < runs:
+        return (
+            f"no method beat random search: the best, {method}, reached random search's median "
+            f"final hypervolume in {reached} of {runs} seeds only (won {wins}, tied {ties}, "
+            f"lost {losses} seed by seed against random)."
+        )
+    if hi < 1.0 and wins > losses:
+        how = "less energy than random search, clearly"
+    elif lo > 1.0:
+        how = "more energy than random search even so: none of the methods beat random"
+    else:
+        how = "not clearly less energy than random search (the interval holds 1)"
+    return (
+        f"{method} reached random search's median final hypervolume with {factor:.2f}x random's "
+        f"median search energy (95 % bootstrap interval over seeds {lo:.2f}-{hi:.2f}): {how}. "
+        f"Seed by seed it won {wins}, tied {ties} and lost {losses} of {n_seeds} against "
+        f"random (sign test p = {o['sign_test_p_vs_random']:.2f}); it reached the target in "
+        f"{reached} of {runs} seeds."
+    )
+
+
+def analyze(runs: dict, walltime: float, out_dir: Path, setup: dict) -> dict:
+    ref = setup["reference"]
+    core = summarize(runs, ref["values"])
+    by_run = core.pop("curves")
+    seeds = sorted({k[1] for k in runs})
     report = {
-        "benchmark": "search efficiency: hypervolume of val/error x emissions/total_g "
-        "against wall time and against the summed CodeCarbon energy of the search's trials",
+        "benchmark": "search efficiency v2: hypervolume of val/error x energy/model_uj_per_image"
+        " against wall time and against the measured CodeCarbon energy of the search's trials",
+        "objectives": list(OBJECTIVES),
+        "reference_point": ref["values"],
+        "walltime_s": walltime,
+        "seeds": seeds,
+        **core,
+        "hv_normalisation": "share of the reference box [0, ref_err] x [0, ref_energy], linear "
+        "axes; full-fidelity successful trials",
+        "recommended_rule": "the non-random method with the lowest median energy to reach "
+        "random search's median final HV (a run that never reached it counts its whole "
+        "search energy), among those that reached it in at least half of their seeds; ties: "
+        "the higher median final HV; none qualifies: the highest median final HV",
         "machine": machine(),
-        "setup": {**setup, "reference_point": {"val/error": reference[0],
-                  "emissions/total_g": reference[1]}, "hv_normalised_by": "reference box",
-                  "energy_cap_kwh": energy_cap, "target_hv": target,
-                  "target": "median final HV of random search"},
-        "summary": summary,
-        "pairwise_win_share_hv_at_walltime": wins,
+        "setup": setup,
         "runs": {f"{m}/seed{s}": {"launched_ended": [r["launched"], r["ended"]],
                                   "startup_s": r["startup_s"],
                                   "curve_t_kwh_hv": by_run[(m, s)]}
                  for (m, s), r in runs.items()},
     }  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "search_efficiency.json").write_text(json.dumps(report, indent=1) + "\n")
-    with open(out_dir / "search_efficiency_trials.csv", "w", newline="") as f:
+    (out_dir / "search_efficiency_v2.json").write_text(json.dumps(report, indent=1) + "\n")
+    rows = [row for r in runs.values() for row in r["trials"]]
+    with open(out_dir / "search_efficiency_v2_trials.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    plot(by_run, methods, seeds, walltime, energy_cap, target, out_dir / "search_efficiency.png")
-    print_table(summary, target, walltime, energy_cap)
-    print(f"\nshare of seed pairs in which the row beats the column (HV @ {walltime:.0f} s)")
-    print(f"{'':<15}" + "".join(f"{b:>15}" for b in methods))
-    for a in methods:
-        print(
-            f"{a:<15}" + "".join(f"{wins[a][b]:>15.2f}" if b != a else f"{'':>15}" for b in methods)
-        )
+    plot(by_run, list(core["methods"]), seeds, core["random_median_final_hv"],
+         out_dir / "search_efficiency_v2.png")  # fmt: skip
+    print_table(core)
     return report
 
 
-def plot(by_run, methods, seeds, walltime, energy_cap, target, path: Path) -> None:
+def plot(by_run, methods, seeds, target, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,85 +437,87 @@ def plot(by_run, methods, seeds, walltime, energy_cap, target, path: Path) -> No
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
-    for axis, (ax, cap, label, scale) in enumerate(
-        zip(axes, (walltime, energy_cap), ("wall time of the sweep (s, after imports)",
-            "energy of the search's trials (Wh, CodeCarbon)"), (1.0, 1000.0), strict=True)
-    ):  # fmt: skip
-        grid = np.linspace(0, cap, 200)
+    labels = ("wall time of the sweep (s, after imports)",
+              "energy of the search's trials (Wh, CodeCarbon)")  # fmt: skip
+    for axis, (ax, label, scale) in enumerate(zip(axes, labels, (1.0, 1000.0), strict=True)):
         for m in methods:
+            keys = [(m, s) for s in seeds if (m, s) in by_run]
+            ends = [by_run[k][-1][axis] for k in keys]
+            grid = np.linspace(0, max(ends), 200)
+            # on the energy axis a run's curve ends where its search energy ends; in time a
+            # finished run keeps its final HV
             values = np.array(
-                [
-                    [value_at(by_run[(m, s)], axis, x) for x in grid]
-                    for s in seeds
-                    if (m, s) in by_run
-                ]
-            )
-            median = np.median(values, axis=0)
-            ax.plot(grid * scale, median, color=colors[m], label=f"{m} (median)")
-            ax.fill_between(grid * scale, values.min(0), values.max(0), color=colors[m], alpha=0.15)
+                [[value_at(by_run[k], axis, x) if axis == 0 or x <= end else np.nan
+                  for x in grid] for k, end in zip(keys, ends, strict=True)]
+            )  # fmt: skip
+            color = colors.get(m)
+            ax.plot(grid * scale, np.nanmedian(values, 0), color=color, label=f"{m} (median)")
+            ax.fill_between(grid * scale, np.nanmin(values, 0), np.nanmax(values, 0),
+                            color=color, alpha=0.15)  # fmt: skip
         ax.axhline(target, color="grey", lw=0.8, ls="--")
-        # Any first full-fidelity result already holds most of the box: show the top part
-        # (a curve enters where its run told its first full-fidelity trial).
-        ax.set_ylim(0.3, 1.02 * max(c[-1][2] for c in by_run.values()))
         ax.set_xlabel(label)
         ax.set_ylabel("hypervolume (share of reference box)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
     axes[0].set_title(f"{len(seeds)} seeds: median, band = min-max", fontsize=9)
-    axes[1].set_title("dashed: median final HV of random search", fontsize=9)
+    axes[1].set_title("dashed: median final HV of random search (the target)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def print_table(summary: dict, target: float, walltime: float, energy_cap: float) -> None:
-    def med(values):
-        finite = [v for v in values if v != float("inf")]
-        reached = f"{len(finite)}/{len(values)}"
-        median = statistics.median(values)  # inf when most seeds never reached the target
-        return f"{median:>7.3g} ({reached})" if median != float("inf") else f"  never ({reached})"
-
-    print(f"\nhypervolume (share of reference box); target = {target:.4f}")
-    at_time, at_energy = f"HV @ {walltime:.0f} s", f"HV @ {energy_cap * 1000:.2f} Wh"
-    print(f"{'method':<15}{at_time:>18}{at_energy:>18}{'s to target':>16}{'Wh to target':>16}"
-          f"{'trials':>8}{'full':>6}")  # fmt: skip
-    for m, s in summary.items():
-        t, e = s["hv_at_walltime"], s["hv_at_energy_cap"]
+def print_table(core: dict) -> None:
+    print(f"\ntarget HV (random's median final) = {core['random_median_final_hv']:.4f}")
+    print(f"{'method':<13}{'final HV (median)':>19}{'Wh to target':>14}{'reached':>9}"
+          f"{'ratio vs random':>17}{'wins':>7}{'trials':>8}{'full':>6}")  # fmt: skip
+    for m, o in core["methods"].items():
         print(
-            f"{m:<15}{t['mean']:>10.4f} ± {t['std']:.4f}{e['mean']:>10.4f} ± {e['std']:.4f}"
-            f"{med(s['seconds_to_target']):>16}{med(s['wh_to_target']):>16}"
-            f"{s['trials_per_run']:>8.1f}{s['full_fidelity_trials_per_run']:>6.1f}"
+            f"{m:<13}{statistics.median(o['final_hv']):>19.4f}"
+            f"{o['median_energy_to_target_wh']:>14.3f}"
+            f"{o['reached_target']:>5}/{len(o['final_hv'])}"
+            f"{o['energy_ratio_vs_random'] or 0:>17.2f}"
+            f"{o['win_share_vs_random']:>7.2f}{statistics.mean(o['trials']):>8.1f}"
+            f"{statistics.mean(o['full_fidelity_trials']):>6.1f}"
         )
+    print(f"\nrecommended: {core['recommended']}. {core['verdict']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--walltime", type=float, default=150.0, help="seconds per sweep")
-    parser.add_argument("--runs-dir", type=Path, default=ROOT / "multirun" / "search_efficiency")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--walltime", type=float, default=90.0, help="seconds per sweep")
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "multirun" / "search_efficiency_v2")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--analyze-only", action="store_true", help="no new sweeps")
     args = parser.parse_args()
+    if BASELINE not in args.methods:
+        parser.error(f"--methods must include {BASELINE} (the target comes from it)")
 
+    reference = reference_point()
     runs = {}
     for seed in args.seeds:
         for method in args.methods:
             sweep_dir = args.runs_dir / f"w{int(args.walltime)}" / f"{method}_seed{seed}"
             if args.analyze_only and not (sweep_dir / "bench_done.json").exists():
                 continue
-            times = run_sweep(method, seed, args.walltime, sweep_dir)
+            times = run_sweep(method, seed, args.walltime, sweep_dir, reference["values"])
             trials = read_trials(method, seed, sweep_dir, times)  # adds times["startup_s"]
             runs[(method, seed)] = {**times, "trials": trials}
+    if not any(k[0] == BASELINE for k in runs):
+        sys.exit(f"no finished {BASELINE} sweep under {args.runs_dir}: nothing to analyze")
+    ref = reference["values"]
     setup = {
-        "task": "experiment=search_bench (SmallCNN, all 4 layers DeepShift-Q, 5 % of "
-        "Fashion-MNIST, 4 epochs, 2000 validation images)",
+        "task": "experiment=search_bench trainer.max_epochs=9 (SmallCNN, all 4 layers "
+        "DeepShift-Q, 5 % of Fashion-MNIST, 2000 validation images)",
         "search_space": "search_space=search_bench",
+        "reference": reference,
+        "search_energy": "energy/stage_train_kwh + energy/inference_kwh of every trial of the "
+        "sweep (a continued trial's own stage; crashes report 0)",
         "walltime_limit_s": args.walltime,
-        "seeds": args.seeds,
         "methods": {m: METHODS[m] for m in args.methods},
         "command": " ".join(
-            ["python", *sweep_command("random", 0, args.walltime, Path("DIR"))[1:]]
+            ["python", *sweep_command(BASELINE, 0, args.walltime, Path("DIR"), ref)[1:]]
         ),
     }
     analyze(runs, args.walltime, args.out_dir, setup)

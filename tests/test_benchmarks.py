@@ -1,68 +1,174 @@
-"""The analysis of benchmarks/search_efficiency.py on hand-made runs (no timing asserted)."""
+"""The analysis of benchmarks/search_efficiency.py (study v2) on hand-made runs (no timing
+asserted, no sweep started)."""
 
 import json
 
-import numpy as np
 import pytest
 
 from benchmarks.search_efficiency import (
+    analyze,
     curves,
     first_reach,
-    max_budget,
+    paired_wins,
     read_trials,
+    recommend,
+    sign_test_p,
+    stage_energy_kwh,
+    summarize,
     value_at,
-    win_share,
 )
 
+REFERENCE = [1.0, 2.0]  # box area 2.0
 
-def row(t, err, em, kwh=1e-4, full=True, status="success"):
-    return {"told_s": t, "val_error": err, "emissions_g": em, "energy_kwh": kwh,
+
+def row(t, err, uj, kwh=1e-4, full=True, status="success"):
+    return {"told_s": t, "val_error": err, "model_uj": uj, "energy_kwh": kwh,
             "full_fidelity": full, "status": status}  # fmt: skip
 
 
+def run(*rows):
+    return {"launched": 0.0, "ended": 1.0, "startup_s": 0.5, "trials": list(rows)}
+
+
 def test_curves_count_full_fidelity_successes_and_all_energy():
-    reference = np.array([1.0, 2.0])
     rows = [
         row(10, 0.5, 1.0),  # box (1 - 0.5) x (2 - 1) = 0.5 of the reference box 2.0
         row(20, 0.1, 0.1, full=False),  # a low-fidelity result: energy counts, HV not
         row(30, 0.9, 0.9, status="crashed", kwh=5e-5),
         row(40, 0.25, 1.5),  # adds (0.5 - 0.25) x (2 - 1.5) = 0.125
     ]
-    c = curves(rows, reference)
+    c = curves(rows, REFERENCE)
     assert [t for t, _, _ in c] == [0.0, 10, 20, 30, 40]
     assert [e for _, e, _ in c] == pytest.approx([0, 1e-4, 2e-4, 2.5e-4, 3.5e-4])
     assert [h for _, _, h in c] == pytest.approx([0, 0.25, 0.25, 0.25, 0.3125])
     assert value_at(c, 0, 39.9) == pytest.approx(0.25)
     assert value_at(c, 1, 1e-3) == pytest.approx(0.3125)
     assert first_reach(c, 0, 0.3) == 40 and first_reach(c, 1, 0.25) == pytest.approx(1e-4)
-    assert first_reach(c, 0, 0.5) == float("inf")
+    assert first_reach(c, 0, 0.5) is None
 
 
-def test_win_share_counts_seed_pairs():
-    assert win_share([3, 4], [1, 2]) == 1.0
-    assert win_share([1, 2], [3, 4]) == 0.0
-    assert win_share([1, 3], [2, 2]) == 0.5 and win_share([2], [2]) == 0.5
+def test_a_continued_trial_counts_its_own_stage_not_the_cumulative_energy():
+    continued = {"energy/total_kwh": 9e-4, "energy/train_kwh": 8e-4,
+                 "energy/stage_train_kwh": 3e-4, "energy/inference_kwh": 1e-4}  # fmt: skip
+    assert stage_energy_kwh(continued) == pytest.approx(4e-4)
+    assert stage_energy_kwh({"energy/total_kwh": 2e-5}) == 2e-5  # an older record
+    assert stage_energy_kwh({}) == 0.0  # a crash reports nothing
 
 
-def test_read_trials_marks_full_fidelity_from_the_method(tmp_path):
-    assert max_budget("mfmo_epochs") == 4 and max_budget("random") is None
+def test_paired_wins_and_sign_test():
+    # seed 0: a reached the target with less energy; 1: only b reached it; 2: neither
+    # reached it, a's final HV is higher; 3: same energy, a tie
+    a = {0: (1.0, 0.6), 1: (None, 0.4), 2: (None, 0.3), 3: (2.0, 0.6)}
+    b = {0: (2.0, 0.6), 1: (3.0, 0.6), 2: (None, 0.2), 3: (2.0, 0.5)}
+    assert paired_wins(a, b) == pytest.approx((1 + 0 + 1 + 0.5) / 4)
+    assert sign_test_p(5, 0) == pytest.approx(2 / 32)
+    assert sign_test_p(2, 2) == 1.0 and sign_test_p(0, 0) == 1.0
+    assert sign_test_p(4, 1) == pytest.approx(2 * 6 / 32)
+
+
+def synthetic_runs():
+    """random reaches HV 0.25 (one point at error 0.5, 1 µJ) at 2e-4 kWh in seeds 0 and 1
+    and only 0.125 in seed 2; mo reaches 0.25 at 1e-4 kWh in every seed; mfmo never does."""
+    runs = {}
+    for s in range(3):
+        hit = row(20, 0.5, 1.0) if s < 2 else row(20, 0.75, 1.0)
+        runs[("random", s)] = run(row(10, 0.9, 1.9), hit)
+        runs[("mo", s)] = run(row(10, 0.5, 1.0), row(20, 0.9, 1.9, kwh=3e-4))
+        runs[("mfmo_epochs", s)] = run(row(10, 0.1, 0.1, full=False, kwh=2e-5),
+                                       row(20, 0.5, 1.4, kwh=2e-5))  # fmt: skip
+    return runs
+
+
+def test_energy_to_target_never_reached_and_the_ratio():
+    core = summarize(synthetic_runs(), REFERENCE)
+    assert core["random_median_final_hv"] == pytest.approx(0.25)
+    r, mo, mf = (core["methods"][m] for m in ("random", "mo", "mfmo_epochs"))
+    assert r["energy_to_random_hv_wh"] == pytest.approx([0.2, 0.2, None])
+    assert r["search_energy_wh"] == pytest.approx([0.2, 0.2, 0.2])
+    assert r["seconds_to_random_hv"] == [20, 20, None]
+    assert mo["energy_to_random_hv_wh"] == pytest.approx([0.1, 0.1, 0.1])
+    assert mf["energy_to_random_hv_wh"] == [None, None, None]  # never: null ...
+    assert mf["median_energy_to_target_wh"] == pytest.approx(0.04)  # ... counted whole
+    assert mf["trials"] == [2, 2, 2] and mf["full_fidelity_trials"] == [1, 1, 1]
+    # random's runs count their energy at the target (0.2 Wh; seed 2 never: its whole 0.2)
+    assert core["random_median_energy_wh"] == pytest.approx(0.2)
+    # mfmo's median is lower, but only a lower bound: it reached the target in no seed
+    assert core["recommended"] == "mo"
+    assert core["energy_ratio_recommended_vs_random"] == pytest.approx(0.5)
+    assert mo["wins_ties_losses_vs_random"] == [3, 0, 0] and mo["win_share_vs_random"] == 1.0
+    # mfmo: seeds 0, 1 lost (random reached it); seed 2 neither, mfmo's HV 0.15 > 0.125
+    assert mf["wins_ties_losses_vs_random"] == [1, 0, 2]
+    assert mo["energy_ratio_vs_random_ci95"] == pytest.approx([0.5, 0.5])
+    assert "mo reached" in core["verdict"] and "0.50x" in core["verdict"]
+
+
+def test_recommend_skips_methods_that_rarely_reached_the_target():
+    def o(energy, reached, hv):
+        return {"median_energy_to_target_wh": energy, "reached_target": reached,
+                "final_hv": [hv] * 4}  # fmt: skip
+
+    out = {"random": o(1.0, 2, 0.5), "a": o(0.2, 1, 0.3), "b": o(0.6, 2, 0.5), "c": o(0.6, 4, 0.6)}
+    assert recommend(out) == "c"  # b ties on energy, c has the higher final HV; a: 1 of 4
+    out = {"random": o(1.0, 2, 0.5), "a": o(0.2, 1, 0.3), "b": o(0.6, 0, 0.4)}
+    assert recommend(out) == "b"  # none qualifies: the highest median final HV
+    runs = synthetic_runs()
+    core = summarize({k: v for k, v in runs.items() if k[0] != "mo"}, REFERENCE)
+    assert core["recommended"] == "mfmo_epochs"
+    assert core["verdict"].startswith("no method beat random search")
+
+
+def test_analyze_writes_the_v2_files_with_the_agreed_json_shape(tmp_path):
+    setup = {"reference": {"values": REFERENCE, "source": "test"}}
+    analyze(synthetic_runs(), 50, tmp_path, setup)
+    report = json.loads((tmp_path / "search_efficiency_v2.json").read_text())
+    for key in ("objectives", "reference_point", "walltime_s", "seeds", "methods",
+                "random_median_final_hv", "random_median_energy_wh", "recommended",
+                "energy_ratio_recommended_vs_random"):  # fmt: skip
+        assert key in report
+    assert report["objectives"] == ["val/error", "energy/model_uj_per_image"]
+    assert report["reference_point"] == REFERENCE and report["seeds"] == [0, 1, 2]
+    assert report["walltime_s"] == 50 and report["recommended"] == "mo"
+    for m in ("random", "mo", "mfmo_epochs"):
+        per_seed = report["methods"][m]
+        for key in ("final_hv", "energy_to_random_hv_wh", "seconds_to_random_hv", "trials",
+                    "full_fidelity_trials"):  # fmt: skip
+            assert len(per_seed[key]) == 3
+    assert report["methods"]["mfmo_epochs"]["energy_to_random_hv_wh"] == [None] * 3
+    lines = (tmp_path / "search_efficiency_v2_trials.csv").read_text().splitlines()
+    assert len(lines) == 1 + 18
+    assert (tmp_path / "search_efficiency_v2.png").stat().st_size > 0
+
+
+def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_path):
     records = [
-        {"event": "sweep", "t": 99.0},
+        {"event": "sweep", "t": 99.0,
+         "fingerprint": {"budget": {"variable": "trainer.max_epochs", "min": 1, "max": 9}}},
         {"event": "session", "t": 100.0},
-        {"event": "ask", "trial_id": 0, "budget_value": 2},
-        {"event": "ask", "trial_id": 1, "budget_value": 4},
+        {"event": "ask", "trial_id": 0, "budget_value": 3},
+        {"event": "ask", "trial_id": 1, "budget_value": 9, "resumed_from": 0},
+        {"event": "ask", "trial_id": 2, "budget_value": 9},
         {"event": "tell", "t": 105.0, "trial_id": 0, "status": "success", "duration": 3.0,
-         "objectives": {"val/error": 0.3, "emissions/total_g": 0.01},
+         "objectives": {"val/error": 0.3, "energy/model_uj_per_image": 1.2},
          "metrics": {"energy/total_kwh": 2e-5}},
-        {"event": "tell", "t": 112.0, "trial_id": 1, "status": "crashed", "duration": 6.0,
+        {"event": "tell", "t": 112.0, "trial_id": 1, "status": "success", "duration": 6.0,
+         "objectives": {"val/error": 0.2, "energy/model_uj_per_image": 1.2},
+         "metrics": {"energy/total_kwh": 7e-5, "energy/stage_train_kwh": 4e-5,
+                     "energy/inference_kwh": 1e-5}},
+        {"event": "tell", "t": 120.0, "trial_id": 2, "status": "crashed", "duration": 6.0,
          "objectives": {}, "metrics": {}},
     ]  # fmt: skip
     (tmp_path / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     times = {"launched": 90.0}
     rows = read_trials("mfmo_epochs", 1, tmp_path, times)
     assert times["startup_s"] == 10.0
-    assert [(r["trial_id"], r["full_fidelity"], r["told_s"]) for r in rows] == [
-        (0, False, 5.0),
-        (1, True, 12.0),
+    assert [(r["trial_id"], r["full_fidelity"], r["continued"], r["told_s"]) for r in rows] == [
+        (0, False, False, 5.0),
+        (1, True, True, 12.0),
+        (2, True, False, 20.0),
     ]
-    assert rows[0]["energy_kwh"] == 2e-5 and rows[1]["val_error"] is None
+    assert [r["energy_kwh"] for r in rows] == pytest.approx([2e-5, 5e-5, 0.0])
+    assert rows[1]["model_uj"] == 1.2 and rows[2]["val_error"] is None
+    # a sweep without a budget variable: every trial is at full fidelity
+    records[0]["fingerprint"] = {"budget": {"variable": None, "min": 5, "max": 20}}
+    (tmp_path / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert all(r["full_fidelity"] for r in read_trials("random", 1, tmp_path, times))
