@@ -164,7 +164,8 @@ def count_ops(model: nn.Module, input_shape: Sequence[int]) -> dict[str, OpCount
     param = next(model.parameters(), None)
     device = param.device if param is not None else None
     try:
-        with eval_mode(model), torch.no_grad():
+        # eagerly even for a compiled network (trainer.compile): the hooks run as Python
+        with eval_mode(model), torch.no_grad(), torch.compiler.set_stance("force_eager"):
             model(torch.zeros(1, *input_shape, device=device))
     finally:
         for handle in handles:
