@@ -28,11 +28,11 @@ def _events(sweep_dir, event):
 PRESETS = {
     "smac_mfmo": ([], {"5", "10", "20"}),
     "smac_mfmo_epochs": (["hydra.sweeper.objectives=[val/error,emissions/total_g]"], {"1", "3"}),
-    # full fidelity; the study is rebuilt from the journal, GPSampler's model asks trials 8, 9
+    # full fidelity; the study is rebuilt from the journal, GPSampler's model asks trial 9
     "optuna_gp": (
         [
             "hydra.sweeper.objectives=[val/error,emissions/total_g]",
-            "hydra.sweeper.n_initial_configs=7",
+            "hydra.sweeper.n_initial_configs=8",
         ],
         {""},
     ),
