@@ -1,11 +1,11 @@
 """The Optuna adapter (algorithms optuna_gp, optuna_tpe): every search space gives valid active
-configurations, the sampler's model (not its random fallback) draws every hyperparameter,
-a resume rebuilds the study, and toy sweeps with crashes, parallel batches and a seed."""
+configurations, each kind of hyperparameter is translated, the sampler's model (not its random
+fallback) draws every hyperparameter, and a resume rebuilds the study. Sweeps on the toy app:
+test_sweeper_optuna_toy.py."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import numpy as np
 import optuna
@@ -17,19 +17,17 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hydra_plugins.smac_sweeper._impl import SweepFailedError
 from hydra_plugins.smac_sweeper._optimizer import Problem
 from hydra_plugins.smac_sweeper._optuna import ALGORITHMS, OptunaOptimizer, make_sampler
 from hydra_plugins.smac_sweeper._settings import load_settings
 from hydra_plugins.smac_sweeper._space import build_space
 from hydra_plugins.smac_sweeper._trials import CRASHED, SUCCESS, Trial
 from hydra_plugins.smac_sweeper.config import SMACSweeperConf
-from tests.toy_app.harness import ROOT, calls, overrides, read_csv, read_journal, run_inprocess
+from tests.toy_app.harness import ROOT
 
 CONF = ROOT / "conf"
 SPACES = sorted(p.stem for p in (CONF / "search_space").glob("*.yaml"))
 TOY_SPACE = yaml.safe_load((ROOT / "tests/toy_app/conf/search_space/toy.yaml").read_text())
-TOY_OBJECTIVES = "hydra.sweeper.objectives=[val/error,emissions/total_g]"
 
 
 def _compose(*overrides_: str):
@@ -93,6 +91,41 @@ def test_every_search_space_gives_valid_active_configurations(tmp_path, algorith
     study_trials = optimizer.study.get_trials(deepcopy=False)
     assert all(set(t.params) == set(space.keys()) for t in study_trials)
     assert [t.state for t in study_trials] == [TrialState.COMPLETE] * 4
+
+
+def test_each_kind_of_hyperparameter_is_translated(tmp_path):
+    spec = {
+        "hyperparameters": {
+            "lr": {"type": "float", "lower": 0.001, "upper": 0.1, "log": True, "default": 0.01},
+            "width": {"type": "int", "lower": 4, "upper": 64, "log": True, "default": 8},
+            "depth": {"type": "int", "lower": 0, "upper": 3, "default": 1},
+            "opt": {"type": "categorical", "choices": ["sgd", "adam"], "default": "sgd"},
+            "bits": {"type": "ordinal", "choices": [2, 4, 8], "default": 4},
+            "mode": {"type": "constant", "value": "fast"},
+        },
+        "conditions": [{"child": "bits", "parent": "opt", "value": "adam"}],
+    }
+    space = build_space(spec, seed=0)
+    optimizer = _optimizer(space, tmp_path, "optuna_tpe", n_initial_configs=2)
+    dists = optimizer.distributions
+    assert set(dists) == {"lr", "width", "depth", "opt", "bits"}  # a constant is not searched
+    assert (dists["lr"].low, dists["lr"].high, dists["lr"].log) == (0.001, 0.1, True)
+    assert (dists["width"].low, dists["width"].high, dists["width"].log) == (4, 64, True)
+    assert not dists["depth"].log and dists["opt"].choices == ("sgd", "adam")
+    assert (dists["bits"].low, dists["bits"].high) == (0, 2)  # the ordinal's index
+    configs = []
+    for i in range(8):
+        suggestion = optimizer.ask(i)
+        Configuration(space, values=suggestion.config)
+        configs.append(suggestion.config)
+        optimizer.tell([_told(i, suggestion, space)])
+    assert configs[0] == {"lr": 0.01, "width": 8, "depth": 1, "opt": "sgd", "mode": "fast"}
+    assert all(c["mode"] == "fast" for c in configs)
+    assert all(("bits" in c) == (c["opt"] == "adam") for c in configs)
+    assert {c["bits"] for c in configs if "bits" in c} <= {2, 4, 8}
+    assert any("bits" in c for c in configs)
+    trials = optimizer.study.get_trials(deepcopy=False)
+    assert [t.params["bits"] for t in trials][0] == 1  # the default 4, inactive, as its index
 
 
 def _spy_on_fallback(monkeypatch, sampler) -> list[tuple[int, str, int]]:
@@ -177,118 +210,3 @@ def test_restore_rebuilds_the_study_from_the_journal(tmp_path):
     assert rebuilt().ask(5) == following  # seeded from the journal
     second.tell([trials[4]])  # the re-launched trial
     assert second.study.get_trials(deepcopy=False)[4].state == TrialState.COMPLETE
-
-
-def _rows_and_calls(sweep):
-    rows = read_csv(sweep / "trials.csv")
-    told = [r for r in read_journal(sweep) if r["event"] == "tell"]
-    assert [int(r["trial_id"]) for r in rows] == list(range(len(rows))) and len(told) == len(rows)
-    assert not (sweep / "smac3_output").exists()
-    configs = [tuple(r[k] for k in ("x", "y", "opt", "momentum", "n", "shift_depth")) for r in rows]
-    assert len(set(configs)) == len(configs)  # no configuration twice
-    for call in calls(sweep):  # only active hyperparameters: momentum only for opt a, b
-        has_momentum = any(o.startswith("momentum=") for o in call["overrides"])
-        assert has_momentum == (call["opt"] in ("a", "b"))
-        assert not any(o.startswith("++shift_depth") for o in call["overrides"])
-    return rows, {r["trial_id"]: r for r in told}
-
-
-@pytest.mark.parametrize("algorithm", WITH_SLOW_GP)
-def test_a_crashing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, algorithm):
-    sweep = tmp_path / algorithm
-    run_inprocess(
-        overrides(
-            sweep,
-            algorithm,
-            "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.n_initial_configs=3",
-            TOY_OBJECTIVES,
-            "fail=mixed",
-            "hydra.sweeper.max_failure_rate=0.9",
-        )
-    )
-    rows, told = _rows_and_calls(sweep)
-    assert len(rows) == 6 and all(r["budget"] == "" for r in rows)
-    assert rows[0]["x"] == "0.5" and rows[0]["n"] == "5"  # the default configuration first
-    crashed = {r["n"]: r["error"] for r in rows if r["status"] == "crashed"}
-    assert crashed and set(crashed) <= {"2", "3", "4"}
-    messages = {"2": "toy failure at n=2", "3": "not a finite number", "4": "lacks objective"}
-    assert all(messages[n] in error for n, error in crashed.items())
-    assert all(r["status"] == "success" for r in rows if r["n"] not in ("2", "3", "4"))
-    for row in rows:  # what Optuna was told: the crash cost is finite, val/error's is 1.0
-        cost = told[int(row["trial_id"])]["cost"]
-        assert len(cost) == 2 and all(np.isfinite(cost))
-        if row["status"] == "crashed":
-            assert cost[0] == 1.0
-    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert results["hypervolume"] > 0 and results["n_trials"]["total"] == 6
-    assert results["reference_point"]["val/error"] == {"value": 1.0, "source": "configured"}
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_a_sweep_that_only_fails_stops(tmp_path, algorithm):
-    sweep = tmp_path / "fails"
-    args = overrides(sweep, algorithm, "hydra.sweeper.n_trials=20", TOY_OBJECTIVES, "fail=always")
-    with pytest.raises(SweepFailedError, match="5 of 5 trials crashed.*max_failure_rate=0.5"):
-        run_inprocess(args)
-    assert len([r for r in read_journal(sweep) if r["event"] == "tell"]) == 5
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_parallel_batches_with_the_joblib_launcher(tmp_path, algorithm):
-    sweep = tmp_path / "joblib"
-    run_inprocess(
-        overrides(
-            sweep,
-            algorithm,
-            "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.n_initial_configs=2",  # batch 2: the model asks with one pending
-            "hydra.sweeper.n_workers=2",
-            TOY_OBJECTIVES,
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            "sleep=0.3",
-        )
-    )
-    rows, _ = _rows_and_calls(sweep)
-    assert Counter(r["batch"] for r in rows) == {"0": 2, "1": 2, "2": 2}
-    assert [r["status"] for r in rows] == ["success"] * 6
-    assert len({c["pid"] for c in calls(sweep)}) == 2
-
-
-@pytest.mark.parametrize("algorithm", WITH_SLOW_GP)
-def test_reproducible_from_the_seed(tmp_path, algorithm):
-    tables = []
-    for name in ("a", "b", "c"):
-        seed = 1 if name == "c" else 0
-        args = [TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=2", f"hydra.sweeper.seed={seed}"]
-        run_inprocess(overrides(tmp_path / name, algorithm, "hydra.sweeper.n_trials=5", *args))
-        rows = read_csv(tmp_path / name / "trials.csv")
-        keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "seed", "val/error")
-        tables.append([[r[k] for k in keep] for r in rows])
-    assert tables[0] == tables[1]  # trials 3, 4 come from the model
-    assert tables[2][1:] != tables[0][1:]  # another seed, other trials (the default first)
-
-
-def test_resume_continues_and_never_reruns(tmp_path):
-    sweep = tmp_path / "resume"
-    extra = [TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=3"]
-    run_inprocess(overrides(sweep, "optuna_tpe", "hydra.sweeper.n_trials=4", *extra))
-    run_inprocess(overrides(sweep, "optuna_tpe", "hydra.sweeper.n_trials=9", *extra))
-    rows, _ = _rows_and_calls(sweep)  # 9 distinct configurations
-    assert len(rows) == 9 and set(Counter(c["run_name"] for c in calls(sweep)).values()) == {1}
-    assert len([r for r in read_journal(sweep) if r["event"] == "session"]) == 2
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_a_budget_variable_is_refused_in_one_line(tmp_path, algorithm):
-    sweep = tmp_path / "bad"
-    args = overrides(sweep, algorithm, TOY_OBJECTIVES, "hydra.sweeper.budget.variable=shift_depth")
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == (
-        f"hydra.sweeper.budget.variable='shift_depth' is invalid: must be null with "
-        f"algorithm={algorithm}: Optuna's samplers run every trial at full fidelity (no "
-        "Hyperband; smac or random take a budget)"
-    )
-    assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
