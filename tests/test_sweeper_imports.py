@@ -1,6 +1,6 @@
 """The plugin's modules import each other without a circle (lazy imports inside functions
-count too), the sweep loop imports no optimiser library (those sit behind the adapter), and
-without fcntl (Windows) the plugin says that it is POSIX-only."""
+count too), the sweep loop imports no optimiser library (those sit behind the adapter; Optuna
+only _optuna.py imports), and without fcntl (Windows) the plugin says that it is POSIX-only."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def test_the_loop_imports_no_optimiser_library():
     for module in ("_impl", "_optimizer", "_adapters", "_journal", "_plan", "_budget", "_failures"):
         imported = _imports(PLUGIN / f"{module}.py")
         assert not {n for n in imported if n.split(".")[0] in ("smac", "optuna")}, module
+
+
+def test_only_the_optuna_adapter_imports_optuna():
+    importers = {
+        p.name for p in PLUGIN.glob("*.py") if "optuna" in {n.split(".")[0] for n in _imports(p)}
+    }
+    assert importers == {"_optuna.py"}
 
 
 def test_without_fcntl_the_journal_says_the_plugin_is_posix_only():

@@ -20,6 +20,8 @@ PRESETS = {
     "smac_mfmo": (["val/error", "emissions/total_g"], "smac", "shift_depth"),
     "smac_mo": (["val/error", "emissions/total_g"], "smac", None),
     "random": (["val/error", "emissions/total_g"], "random", None),
+    "optuna_gp": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
+    "optuna_tpe": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
 }
 
 
@@ -65,6 +67,14 @@ PRESET_KEYS = {
         "objectives": ["val/error", "emissions/total_g"],
         "algorithm": "random",
         "budget": {"variable": None},
+    },
+    **{
+        name: {
+            "objectives": ["val/error", "energy/model_uj_per_image"],
+            "algorithm": name,
+            "budget": {"variable": None},
+        }
+        for name in ("optuna_gp", "optuna_tpe")
     },
 }
 

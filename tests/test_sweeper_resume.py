@@ -28,6 +28,14 @@ def _events(sweep_dir, event):
 PRESETS = {
     "smac_mfmo": ([], {"5", "10", "20"}),
     "smac_mfmo_epochs": (["hydra.sweeper.objectives=[val/error,emissions/total_g]"], {"1", "3"}),
+    # full fidelity; the study is rebuilt from the journal, GPSampler's model asks trial 9
+    "optuna_gp": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.n_initial_configs=8",
+        ],
+        {""},
+    ),
 }
 
 
@@ -66,7 +74,10 @@ def test_resume_after_kill(tmp_path, preset):
     assert [r["status"] for r in rows] == ["success"] * 10
     runs = Counter(c["run_name"] for c in calls(sweep))
     assert len(runs) == 10
-    names = {int(r["trial_id"]): f"t{r['trial_id']}-b{r['budget']}" for r in rows}
+    names = {  # run names: t<id>-b<budget>, t<id> at full fidelity
+        int(r["trial_id"]): f"t{r['trial_id']}" + (f"-b{r['budget']}" if r["budget"] else "")
+        for r in rows
+    }
     for trial_id in told_before:
         assert runs[names[trial_id]] == 1, f"finished trial {trial_id} ran again"
     in_flight = asked_before - told_before

@@ -274,7 +274,8 @@ def test_journal_cuts_a_torn_line_and_locks(tmp_path):
 
 
 def test_importing_the_plugin_stays_light():
-    """Hydra imports every public plugin module on each run: no SMAC, W&B or matplotlib."""
+    """Hydra imports every public plugin module on each run: no SMAC, Optuna, W&B or
+    matplotlib."""
     code = (
         "import sys\n"
         "from hydra.core.plugins import Plugins\n"
@@ -282,7 +283,7 @@ def test_importing_the_plugin_stays_light():
         "names = [p.__name__ for p in Plugins.instance().discover(Sweeper)]\n"
         "assert 'SMACSweeper' in names, names\n"
         "import hydra_plugins.smac_sweeper.smac_sweeper\n"
-        "heavy = {'smac', 'ConfigSpace', 'wandb', 'matplotlib', 'dask', 'numpy'}\n"
+        "heavy = {'smac', 'optuna', 'ConfigSpace', 'wandb', 'matplotlib', 'dask', 'numpy'}\n"
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), check=True)

@@ -2,8 +2,9 @@
 (ParEGO) and both, as in "Towards Leveraging AutoML for Sustainable Deep Learning: A
 Multi-Objective HPO Approach on Deep Shift Neural Networks" (sections 3-4).
 
-Select it with `hydra/sweeper=smac_mfmo` (or smac_mf, smac_mo, random). Importing this
-package imports neither SMAC nor W&B nor matplotlib; they load when a sweep starts.
+Select it with `hydra/sweeper=smac_mfmo` (or smac_mf, smac_mo, random; Optuna's samplers
+with optuna_gp, optuna_tpe). Importing this package imports neither SMAC nor Optuna nor W&B
+nor matplotlib; they load when a sweep starts.
 POSIX only (Linux, macOS): the sweep journal is locked with `fcntl`.
 
 Public names, for scripts that score fronts the way the sweeper does (loaded on first use,

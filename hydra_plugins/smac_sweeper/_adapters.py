@@ -12,4 +12,8 @@ def optimizer_class(algorithm: str) -> type[Optimizer]:
         from ._smac import SMACOptimizer
 
         return SMACOptimizer
+    if algorithm in ("optuna_gp", "optuna_tpe"):  # Optuna's GPSampler and TPESampler
+        from ._optuna import OptunaOptimizer
+
+        return OptunaOptimizer
     raise ValueError(f"no optimiser for algorithm {algorithm!r}")

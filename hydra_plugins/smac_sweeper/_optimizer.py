@@ -1,7 +1,7 @@
 """The optimiser adapter the sweep loop talks to: ask, tell, register a replayed trial, and
-state for resuming; nothing else. SMAC implements it (`_smac.py`, both of the sweeper's
-algorithms `smac` and `random`); `_adapters.py` picks the adapter of an algorithm, so the
-loop imports no optimiser library.
+state for resuming; nothing else. SMAC implements it (`_smac.py`, the sweeper's algorithms
+`smac` and `random`), and Optuna (`_optuna.py`, `optuna_gp` and `optuna_tpe`);
+`_adapters.py` picks the adapter of an algorithm, so the loop imports no optimiser library.
 
 An adapter is built from a `Problem` (the search space, the objectives, the seed, the
 budgets) and the sweeper's settings. Trials carry their configuration, budget and seed,

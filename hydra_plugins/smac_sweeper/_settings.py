@@ -29,10 +29,11 @@ class SweeperSettingError(ValueError):
 
 
 CHOICES = {
-    "algorithm": ("smac", "random"),
+    "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe"),
     "multi_objective": ("parego", "mean"),
     "intensifier": ("hyperband", "successive_halving"),
 }
+FULL_FIDELITY_ONLY = ("optuna_gp", "optuna_tpe")  # no budget variable
 
 
 def check(s: SMACSweeperConf) -> None:
@@ -68,6 +69,13 @@ def check(s: SMACSweeperConf) -> None:
     if not 0.0 <= s.max_failure_rate <= 1.0:
         raise bad("max_failure_rate", s.max_failure_rate, "must be in [0, 1]")
     b = s.budget
+    if s.algorithm in FULL_FIDELITY_ONLY and b.variable is not None:
+        raise bad(
+            "budget.variable",
+            b.variable,
+            f"must be null with algorithm={s.algorithm}: Optuna's samplers run every trial at "
+            "full fidelity (no Hyperband; smac or random take a budget)",
+        )
     if b.variable is not None:
         if int(b.eta) != b.eta or b.eta < 2:
             raise bad("budget.eta", b.eta, "must be an integer >= 2")

@@ -58,7 +58,9 @@ class SMACSweeperConf:
     search_space: dict[str, Any] = field(default_factory=dict)
     # Keys of the task's returned dict to minimise; a task returning a float needs one.
     objectives: list[str] = field(default_factory=lambda: ["val/error"])
-    algorithm: str = "smac"  # smac (random forest BO) | random
+    # smac (random forest BO) | random | optuna_gp (Optuna's GPSampler) | optuna_tpe
+    # (Optuna's multivariate TPE); the optuna ones at full fidelity only (budget.variable null)
+    algorithm: str = "smac"
     multi_objective: str = "parego"  # parego | mean (SMAC's mean aggregation)
     intensifier: str = "hyperband"  # hyperband | successive_halving (with a budget)
     budget: BudgetConf = field(default_factory=BudgetConf)
@@ -74,7 +76,8 @@ class SMACSweeperConf:
     # Configurations in SMAC's initial design before its model proposes any; the space's
     # default comes on top with use_default_config. null = SMAC's rule (10 per
     # hyperparameter, 5 with a budget, at most 25 % of n_trials), which makes a sweep with
-    # a large n_trials and a walltime_limit mostly random: set it then.
+    # a large n_trials and a walltime_limit mostly random: set it then. optuna_*: the
+    # samplers' n_startup_trials (+ the default); null = Optuna's 10, the default among them.
     n_initial_configs: int | None = None
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told

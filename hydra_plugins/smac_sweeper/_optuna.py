@@ -1,0 +1,211 @@
+"""The Optuna (5.0) adapter of the sweep loop (see _optimizer.py): `optuna_gp` (GPSampler,
+a Gaussian process with log expected hypervolume improvement) and `optuna_tpe` (multivariate
+TPESampler with the constant liar), in an in-memory study whose directions all minimise.
+Full fidelity only (_settings.check refuses a budget variable).
+
+A static search space. The samplers model the parameters that every finished trial has;
+one suggested only on some trials (momentum, only for sgd/rmsprop) is drawn by their random
+fallback ("dynamic search space is not supported"). So every trial suggests every
+hyperparameter of the space (study.ask with all distributions), and the trial gets only
+the active ones: ConfigSpace's conditions decide. An inactive value stays in the study,
+where it does not change the objective. Ordinal hyperparameters are the index of their
+choice (an IntDistribution keeps their order); constants are not searched.
+
+Initial design: the space's default configuration is the first trial (enqueued, with
+use_default_config), then random configurations until n_initial_configs (plus the
+default) trials are told, as SMAC's initial design does; n_initial_configs=null keeps
+Optuna's n_startup_trials (10, the default among them).
+
+Crashed trials are told as complete, with the crash cost the loop journals (_failures.py:
+the configured crash_cost, else the worst value seen plus the observed range), as SMAC is
+told them. Told as FAIL, Optuna's samplers would drop them, and keep proposing the region
+that crashed, each time at the price of a whole trial.
+
+Pending trials: several asks before their tells (a parallel batch) are running trials of
+the study; GPSampler conditions its acquisition on them (q-EHVI), TPE's constant liar
+counts them as bad results, so one batch does not ask for one point n times.
+
+Resume: `register` and the replayed `tell` only collect the journal's trials; `restore`
+builds the study from them (create_trial + add_trial, in ask order: told trials complete
+with their journaled cost, the rest running until the loop re-launches and tells them).
+The journal keeps a trial's active hyperparameters only, so a rebuilt trial's inactive ones
+are their defaults. The sampler of a rebuilt study is seeded from the seed and the number
+of journaled trials: the random initial design goes on instead of repeating its first
+configurations. Given the seed (and the journal) the suggestions are deterministic, also
+across PYTHONHASHSEED values (unlike SMAC's; seen on the toy app with hash seeds 1 and 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from ConfigSpace import (
+    CategoricalHyperparameter,
+    Constant,
+    OrdinalHyperparameter,
+    UniformFloatHyperparameter,
+    UniformIntegerHyperparameter,
+)
+from ConfigSpace.util import deactivate_inactive_hyperparameters
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState, create_trial
+
+from ._optimizer import Optimizer, Problem, Suggestion
+from ._space import to_python
+from ._trials import Trial
+from .config import SMACSweeperConf
+
+ALGORITHMS = ("optuna_gp", "optuna_tpe")
+
+
+class OptunaOptimizer(Optimizer):
+    """An Optuna study with GPSampler or TPESampler behind ask / tell / register / restore."""
+
+    def __init__(self, problem: Problem, settings: SMACSweeperConf) -> None:
+        assert settings.algorithm in ALGORITHMS, settings.algorithm
+        assert not problem.budgets, "Optuna's samplers run at full fidelity"
+        _route_optuna_logs()
+        self.space = problem.space
+        self.objectives = list(problem.objectives)
+        self.seed = problem.seed
+        self.algorithm = settings.algorithm
+        self.use_default = settings.use_default_config
+        self.n_startup = (
+            None
+            if settings.n_initial_configs is None
+            else int(settings.n_initial_configs) + int(settings.use_default_config)
+        )
+        self.distributions = search_distributions(self.space)
+        self.study: optuna.Study | None = None  # built by the first ask, or by restore
+        self.numbers: dict[int, int] = {}  # trial id -> the study's trial number
+        self.replayed: dict[int, Trial] = {}  # registered from the journal, in ask order
+        self.replayed_told: set[int] = set()
+
+    # ------------------------------------------------------------------ adapter
+    def ask(self, trial_id: int) -> Suggestion | None:
+        if self.study is None:
+            self.study = self._new_study(n_journaled=0)
+        if self.use_default and not self.study.get_trials(deepcopy=False):
+            default = dict(self.space.get_default_configuration())
+            self.study.enqueue_trial(self._params(default))
+        trial = self.study.ask(self.distributions)
+        self.numbers[trial_id] = trial.number
+        return Suggestion(config=self._active(trial.params), budget=None, seed=self.seed)
+
+    def register(self, trial: Trial) -> None:
+        self.replayed[trial.trial_id] = trial
+
+    def tell(self, trials: Sequence[Trial]) -> None:
+        if self.study is None:  # the journal's results: restore puts them in the study
+            self.replayed_told.update(t.trial_id for t in trials)
+            return
+        for trial in trials:
+            assert trial.cost is not None, "tell a told trial"
+            self.study.tell(self.numbers[trial.trial_id], values=list(trial.cost))
+
+    def state(self) -> Any:
+        return None  # the study is rebuilt from the journal's trials
+
+    def restore(self, state: Any) -> None:
+        self.study = self._new_study(n_journaled=len(self.replayed))
+        for number, trial in enumerate(self.replayed.values()):
+            told = trial.trial_id in self.replayed_told
+            frozen = create_trial(
+                state=TrialState.COMPLETE if told else TrialState.RUNNING,
+                params=self._params(trial.config),
+                distributions=self.distributions,
+                values=list(trial.cost) if told and trial.cost is not None else None,
+            )
+            self.study.add_trial(frozen)
+            self.numbers[trial.trial_id] = number
+        assert len(self.study.get_trials(deepcopy=False)) == len(self.replayed)
+
+    # ------------------------------------------------------------------ helpers
+    def _new_study(self, n_journaled: int) -> optuna.Study:
+        seed = self.seed
+        if n_journaled:  # a resumed sweep's sampler does not replay the first session's draws
+            seed = int(np.random.SeedSequence([self.seed, n_journaled]).generate_state(1)[0])
+        return optuna.create_study(
+            directions=["minimize"] * len(self.objectives),
+            sampler=make_sampler(self.algorithm, seed, self.n_startup),
+        )
+
+    def _params(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A configuration (active hyperparameters) as the study's parameters: every
+        searched hyperparameter, an inactive one at its default, ordinals as indices."""
+        params = {}
+        for name in self.distributions:
+            hp = self.space[name]
+            value = to_python(config.get(name, hp.default_value))
+            if isinstance(hp, OrdinalHyperparameter):
+                value = [to_python(v) for v in hp.sequence].index(value)
+            params[name] = value
+        return params
+
+    def _active(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The study's parameters as the trial's configuration: active ones only."""
+        values: dict[str, Any] = {}
+        for hp in self.space.values():
+            if isinstance(hp, Constant):
+                values[hp.name] = hp.value
+            elif isinstance(hp, OrdinalHyperparameter):
+                values[hp.name] = hp.sequence[params[hp.name]]
+            elif isinstance(hp, UniformFloatHyperparameter):  # float round-off at a bound
+                values[hp.name] = min(max(float(params[hp.name]), hp.lower), hp.upper)
+            else:
+                values[hp.name] = params[hp.name]
+        config = deactivate_inactive_hyperparameters(values, self.space)
+        return {k: to_python(v) for k, v in config.items()}
+
+
+def search_distributions(space: Any) -> dict[str, BaseDistribution]:
+    """Optuna's distribution of every searched hyperparameter (constants are not)."""
+    dists: dict[str, BaseDistribution] = {}
+    for hp in space.values():
+        if isinstance(hp, Constant):
+            continue
+        if isinstance(hp, UniformFloatHyperparameter):
+            dists[hp.name] = FloatDistribution(float(hp.lower), float(hp.upper), log=hp.log)
+        elif isinstance(hp, UniformIntegerHyperparameter):
+            dists[hp.name] = IntDistribution(int(hp.lower), int(hp.upper), log=hp.log)
+        elif isinstance(hp, CategoricalHyperparameter):
+            dists[hp.name] = CategoricalDistribution([to_python(c) for c in hp.choices])
+        elif isinstance(hp, OrdinalHyperparameter):
+            dists[hp.name] = IntDistribution(0, len(hp.sequence) - 1)
+        else:
+            raise ValueError(
+                f"search_space: {hp.name!r} is a {type(hp).__name__}, which the Optuna "
+                "adapter does not translate (int, float, categorical, ordinal, constant)"
+            )
+    return dists
+
+
+def make_sampler(algorithm: str, seed: int, n_startup: int | None) -> optuna.samplers.BaseSampler:
+    """GPSampler or multivariate TPE with the constant liar, seeded."""
+    startup = {} if n_startup is None else {"n_startup_trials": n_startup}
+    with warnings.catch_warnings():  # multivariate and constant_liar are "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if algorithm == "optuna_gp":
+            return optuna.samplers.GPSampler(seed=seed, **startup)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, constant_liar=True, **startup
+        )
+
+
+def _route_optuna_logs() -> None:
+    """Optuna's warnings into the sweep's log (Hydra's handlers), not its own stderr
+    handler; its per-trial INFO lines stay out."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    logging.getLogger("optuna").setLevel(logging.WARNING)
