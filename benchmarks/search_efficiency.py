@@ -139,7 +139,8 @@ def sweep_command(
         f"hydra.sweeper.seed={seed}",
         f"hydra.sweeper.walltime_limit={walltime}",
         "hydra.sweeper.n_trials=1000",  # the wall time ends each sweep, not the trial count
-        "hydra.sweeper.n_initial_configs=5",  # SMAC's default would be 25 % of n_trials
+        # a sweep tells ~8 full-fidelity trials: the model takes over after the default + 3
+        "hydra.sweeper.n_initial_configs=3",
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip

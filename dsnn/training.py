@@ -78,7 +78,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # without per-epoch validation fit never validates (no sanity check either): the measured
     # pass below is the one
     no_fit_val = {"check_val_every_n_epoch": max_epochs + 1, "num_sanity_val_steps": 0}
-    trainer_cfg = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "compile"])
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg.pop("compile", None)  # ours, not a Trainer argument
     if cfg.trainer.get("compile", False):
         # in place (nn.Module.compile): state_dict keys, checkpoints and export stay the
         # eager network's; shift layers skip their evaluation weight cache when compiled
