@@ -46,7 +46,7 @@ search_efficiency{.json,.png,_trials.csv} there are study v1's (emissions object
 4 epochs, data-fraction fidelity): they came from the earlier version of this script,
 git commit f53492e.
 
-    .venv/bin/python -m benchmarks.search_efficiency      # 6 methods x 5 seeds x 90 s, ~50 min
+    .venv/bin/python -m benchmarks.search_efficiency      # 6 methods x 5 seeds x 100 s, ~56 min
     .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 25 \\
         --methods random mfmo_epochs --out-dir /tmp/bench_v2          # ~2 min
     .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # redraw from the runs
@@ -487,7 +487,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--walltime", type=float, default=90.0, help="seconds per sweep")
+    parser.add_argument("--walltime", type=float, default=100.0, help="seconds per sweep")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "multirun" / "search_efficiency_v2")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--analyze-only", action="store_true", help="no new sweeps")

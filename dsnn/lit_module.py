@@ -82,6 +82,8 @@ class DSNNLitModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.shift_penalty = float(shift_penalty)
         self.shift_lr_scale = float(shift_lr_scale)
+        self._diverged: torch.Tensor | None = None  # any non-finite loss since the last check
+        self._last_loss: torch.Tensor | None = None
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -93,11 +95,11 @@ class DSNNLitModule(L.LightningModule):
         x, y = batch
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"train/loss became {loss.item()} at epoch {self.current_epoch}, "
-                f"step {self.global_step}; lower optimizer.lr or raise the activation bits"
-            )
+        # No host synchronisation per step: the flag stays on the device and is read every
+        # `log_every_n_steps` steps and at the epoch's end (`_check_finite`).
+        bad = ~torch.isfinite(loss.detach())
+        self._diverged = bad if self._diverged is None else self._diverged | bad
+        self._last_loss = loss.detach()
         self.train_acc(logits, y)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
@@ -109,6 +111,22 @@ class DSNNLitModule(L.LightningModule):
         # Keep shifts, signs and Q weights in their ranges after each optimizer step
         # (DeepShift does this with hidden `.data` writes inside forward).
         project_shift_parameters(self.net)
+        every = self.trainer.log_every_n_steps if self._trainer is not None else 1
+        if (batch_idx + 1) % max(every, 1) == 0:
+            self._check_finite()
+
+    def on_train_epoch_end(self) -> None:
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        """Fail the run if a training loss since the last check was NaN or infinite."""
+        if self._diverged is not None and bool(self._diverged):  # one host sync
+            raise TrainingDivergedError(
+                f"train/loss became non-finite (last: {self._last_loss.item()}) by epoch "
+                f"{self.current_epoch}, step {self.global_step}; lower optimizer.lr or raise "
+                "the activation bits"
+            )
+        self._diverged = None
 
     def _eval_step(self, batch, stage: str, metric: MulticlassAccuracy) -> None:
         x, y = batch

@@ -78,8 +78,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # without per-epoch validation fit never validates (no sanity check either): the measured
     # pass below is the one
     no_fit_val = {"check_val_every_n_epoch": max_epochs + 1, "num_sanity_val_steps": 0}
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_cfg.pop("compile", None)  # ours, not a Trainer argument
+    trainer_cfg = trainer_arguments(cfg)
     if cfg.trainer.get("compile", False):
         # in place (nn.Module.compile): state_dict keys, checkpoints and export stay the
         # eager network's; shift layers skip their evaluation weight cache when compiled
@@ -151,6 +150,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return objectives
     finally:
         finish_wandb(loggers, failed)
+
+
+def trainer_arguments(cfg: DictConfig) -> dict:
+    """`cfg.trainer` resolved, without `compile` (ours, not a Trainer argument)."""
+    arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
+    arguments.pop("compile", None)
+    return arguments
 
 
 def make_callback(callback_cfg: DictConfig, per_epoch_val: bool):

@@ -153,10 +153,17 @@ def test_table1_trial_overrides_compose_into_train_config():
     assert len(seen) >= 3
 
 
-def test_recommended_preset_continues_epochs_and_searches_the_shift_depth():
+def test_epochs_preset_continues_epochs_and_searches_the_shift_depth():
     composed = _compose("hydra/sweeper=smac_mfmo_epochs")
     table1 = OmegaConf.to_container(OmegaConf.load(CONF / "search_space" / "table1.yaml"))
     del table1["hyperparameters"]["trainer.max_epochs"]  # the budget
+    # plus DeepShift-PS's learning-rate factor of shifts and signs (not in the paper)
+    table1["hyperparameters"]["shift_lr_scale"] = {
+        "type": "float", "lower": 1.0, "upper": 100.0, "log": True, "default": 10.0,
+    }  # fmt: skip
+    table1["conditions"].append(
+        {"child": "shift_lr_scale", "parent": "quantization.shift_type", "values": ["PS"]}
+    )
     expected = OmegaConf.merge(
         OmegaConf.structured(SMACSweeperConf),
         {"search_space": table1},

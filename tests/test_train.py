@@ -89,7 +89,9 @@ def test_pretrained_float_weights_are_loaded_before_conversion(compose_cfg, tmp_
 def test_a_nan_loss_ends_the_run_as_failed(compose_cfg):
     # a learning rate of 1e30 sends the float (BatchNorm) parameters to inf, then NaN
     cfg = compose_cfg(*TINY, "optimizer.lr=1e30", "optimizer.momentum=0", "energy.enabled=false")
-    with pytest.raises(TrainingDivergedError, match="train/loss became nan"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"train/loss became non-finite \(last: nan\) by epoch 0"
+    ):
         train(cfg)
     import wandb
 
