@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
@@ -147,3 +148,25 @@ def test_schedule_shorter_than_the_run_is_refused(compose_cfg):
 
     with pytest.raises(ConfigError, match="schedule_epochs=2 is out of range"):
         train(compose_cfg(*TINY, "trainer.max_epochs=3", "schedule_epochs=2"))
+
+
+@pytest.mark.parametrize("per_epoch_val", ["false", "true"])
+def test_resumed_twice_in_its_own_folder_continues_from_the_latest_epoch(
+    compose_cfg, tmp_path, per_epoch_val
+):
+    """benchmarks/accuracy.py continues an interrupted run in its folder, which may have
+    moved since: last.ckpt must be overwritten there (Lightning's version counter wrote
+    last-v1.ckpt, as the checkpoint's own last path was elsewhere, and a second resume
+    went back to the first epoch)."""
+    out = tmp_path / "run"
+    common = ("energy.enabled=false", f"val_every_epoch={per_epoch_val}")
+    _run(compose_cfg, tmp_path / "before", "trainer.max_epochs=1", *common)
+    shutil.move(tmp_path / "before", out)
+    for epochs in (2, 3):
+        result = _run(
+            compose_cfg, out, f"trainer.max_epochs={epochs}", f"resume_from={out}", *common
+        )
+        assert (result["train/epochs"], result["train/stage_epochs"]) == (epochs, 1.0)
+        assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == epochs
+    assert not list((out / "checkpoints").glob("last-v*.ckpt"))
+    assert json.loads((out / "train_totals.json").read_text())["epochs"] == 3
