@@ -245,17 +245,20 @@ def effective(reached: list[float | None], whole: list[float]) -> list[float]:
     return [w if r is None else r for r, w in zip(reached, whole, strict=True)]
 
 
+def seed_score(a: tuple, b: tuple) -> float:
+    """1, 0.5 or 0: did run a beat run b of the same seed? a = (energy to target or None,
+    final HV). It reached the target with less energy (or b never did); neither reached
+    it: the higher final HV. Equal: a tie."""
+    (ea, ha), (eb, hb) = a, b
+    if ea is None and eb is None:
+        return (ha > hb) + 0.5 * (ha == hb)
+    ea, eb = (float("inf") if e is None else e for e in (ea, eb))
+    return (ea < eb) + 0.5 * (ea == eb)
+
+
 def paired_wins(a: dict, b: dict) -> float:
-    """Share of seeds in which run a beat run b of the same seed: it reached the target with
-    less energy (or b never did); neither reached it: the higher final HV. Ties half."""
-    score = []
-    for s in sorted(set(a) & set(b)):
-        (ea, ha), (eb, hb) = a[s], b[s]
-        if ea is None and eb is None:
-            score.append((ha > hb) + 0.5 * (ha == hb))
-        else:
-            ea, eb = (float("inf") if e is None else e for e in (ea, eb))
-            score.append((ea < eb) + 0.5 * (ea == eb))
+    """Share of the seeds (both dicts: seed -> (energy, final HV)) in which a beat b."""
+    score = [seed_score(a[s], b[s]) for s in sorted(set(a) & set(b))]
     return sum(score) / len(score) if score else float("nan")
 
 
@@ -330,8 +333,8 @@ def summarize(runs: dict, reference) -> dict:
         o = out[m]
         mine = dict(zip(o["seeds"], zip(o["energy_to_random_hv_wh"], o["final_hv"],
                                         strict=True), strict=True))  # fmt: skip
-        pairs = [paired_wins({s: mine[s]}, {s: base[s]}) for s in sorted(set(mine) & set(base))]
-        o["win_share_vs_random"] = sum(pairs) / len(pairs) if pairs else None
+        pairs = [seed_score(mine[s], base[s]) for s in sorted(set(mine) & set(base))]
+        o["win_share_vs_random"] = paired_wins(mine, base) if pairs else None
         o["wins_ties_losses_vs_random"] = [pairs.count(1.0), pairs.count(0.5), pairs.count(0.0)]
         o["sign_test_p_vs_random"] = sign_test_p(pairs.count(1.0), pairs.count(0.0))
         mine_energy = effective(o["energy_to_random_hv_wh"], o["search_energy_wh"])

@@ -98,6 +98,7 @@ def test_config_defaults_and_min_shift():
         ("shift_type", "ps", "('Q', 'PS')"),
         ("shift_type", "X", "('Q', 'PS')"),
         ("rounding", "nearest", "('deterministic', 'stochastic')"),
+        ("ps_init", "kaiming", "('deepshift', 'float', 'convert')"),
     ],
 )
 def test_config_rejects_bad_values(field, value, allowed):

@@ -25,6 +25,13 @@ from dsnn.shift.config import ShiftConfig
 from dsnn.shift.functions import round_power_of_two, round_to_fixed, weight_from_shift_sign
 
 
+def converted_shift_sign(weight: Tensor, min_shift: int) -> tuple[Tensor, Tensor]:
+    """The PS parameters that compute exactly like `weight` rounded to a signed power of
+    two: P = round(log2|W|) clamped to [min_shift, 0], S = sign(W). log2(0) = -inf is
+    clamped to min_shift and its sign is 0: no inf, no NaN."""
+    return weight.abs().log2_().round_().clamp_(min_shift, 0.0), torch.sign(weight)
+
+
 class ShiftLayer:
     """Mixin before nn.Conv2d / nn.Linear in the bases; `isinstance(m, ShiftLayer)` finds both."""
 
@@ -83,13 +90,12 @@ class ShiftLayer:
             self.shift.uniform_(low, high).clamp_(cfg.min_shift, 0.0)
             self.sign.uniform_(-1.0, 1.0)
             return
-        shift = weight.abs().clamp(min=2.0**cfg.min_shift).log2_()
         if cfg.ps_init == "convert":
-            shift.round_()
-            sign = torch.sign(weight)
-        else:
+            shift, sign = converted_shift_sign(weight, cfg.min_shift)
+        else:  # log2(0) = -inf is clamped to min_shift
+            shift = weight.abs().log2_().clamp_(cfg.min_shift, 0.0)
             sign = torch.sign(weight) * torch.empty_like(weight).uniform_(0.5, 1.0)
-        self.shift.copy_(shift.clamp_(cfg.min_shift, 0.0))
+        self.shift.copy_(shift)
         self.sign.copy_(sign)
 
     @classmethod
@@ -103,10 +109,8 @@ class ShiftLayer:
         if config.shift_type == "Q":
             new.weight = nn.Parameter(weight.clone())
         else:
-            # log2(0) = -inf is clamped to min_shift, and its sign is 0: no inf, no NaN.
-            shift = weight.abs().log2_().round_().clamp_(config.min_shift, 0.0)
-            new.shift = nn.Parameter(shift)
-            new.sign = nn.Parameter(torch.sign(weight))
+            shift, sign = converted_shift_sign(weight, config.min_shift)
+            new.shift, new.sign = nn.Parameter(shift), nn.Parameter(sign)
         if layer.bias is not None:
             new.bias = nn.Parameter(layer.bias.detach().clone())
         new.train(layer.training)
