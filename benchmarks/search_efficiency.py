@@ -5,7 +5,7 @@ One fixed task, `experiment=search_bench` (a 4-layer DeepShift-Q SmallCNN on 5 %
 Fashion-MNIST) trained for 9 epochs at full fidelity, so that the lowest epoch fidelity
 (1 epoch) costs at most a ninth of a full trial. One search space (`search_space=
 search_bench`: width, batch size, optimizer and quantization; no fidelity is searched),
-the same wall time per sweep, several sweeper seeds, six methods, all run through
+the same wall time per sweep, several sweeper seeds, eight methods, all run through
 `train.py -m` exactly as a user would:
 
     random        hydra/sweeper=random: random configurations, 9 epochs each
@@ -14,6 +14,9 @@ the same wall time per sweep, several sweeper seeds, six methods, all run throug
     mfmo_epochs   hydra/sweeper=smac_mfmo_epochs: Hyperband on epochs 1, 3, 9, continuation
     gp            hydra/sweeper=optuna_gp: Optuna's Gaussian-process sampler, 9 epochs each
     tpe           hydra/sweeper=optuna_tpe: Optuna's TPE sampler, 9 epochs each
+    gp_hv         hydra/sweeper=optuna_gp_hv: GPSampler on random hypervolume scalarisations
+                  in the reference box (multi_objective=hypervolume), 9 epochs each
+    tpe_hv        optuna_tpe with multi_objective=hypervolume, 9 epochs each
 
 Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
 one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
@@ -46,7 +49,7 @@ search_efficiency{.json,.png,_trials.csv} there are study v1's (emissions object
 4 epochs, data-fraction fidelity): they came from the earlier version of this script,
 git commit f53492e.
 
-    .venv/bin/python -m benchmarks.search_efficiency      # 6 methods x 5 seeds x 100 s, ~56 min
+    .venv/bin/python -m benchmarks.search_efficiency      # 8 methods x 5 seeds x 100 s, ~75 min
     .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 25 \\
         --methods random mfmo_epochs --out-dir /tmp/bench_v2          # ~2 min
     .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # redraw from the runs
@@ -79,6 +82,9 @@ METHODS = {
     "mfmo_epochs": ["hydra/sweeper=smac_mfmo_epochs"],  # its budget sets the epochs: 1, 3, 9
     "gp": ["hydra/sweeper=optuna_gp", FULL_EPOCHS],
     "tpe": ["hydra/sweeper=optuna_tpe", FULL_EPOCHS],
+    "gp_hv": ["hydra/sweeper=optuna_gp_hv", FULL_EPOCHS],
+    "tpe_hv": ["hydra/sweeper=optuna_tpe", FULL_EPOCHS,
+               "hydra.sweeper.multi_objective=hypervolume"],
 }  # fmt: skip
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")

@@ -57,24 +57,36 @@ def _told(trial_id, suggestion, space, status=SUCCESS) -> Trial:
     cost = [float(np.nansum(vector)), float(np.nansum(1 - vector))]
     trial = Trial(trial_id, trial_id, suggestion.config, None, suggestion.seed, status=status)
     trial.cost, trial.told_at = cost, time.time()
+    if status == SUCCESS:
+        trial.objectives = dict(zip(["a", "b"], cost, strict=True))
     return trial
 
 
 # GPSampler's asks take seconds on a 12-dimensional space: its cases are slow
 WITH_SLOW_GP = ["optuna_tpe", pytest.param("optuna_gp", marks=pytest.mark.slow)]
+PRESETS = {"optuna_tpe": "optuna_tpe", "optuna_gp": "optuna_gp", "optuna_gp_hv": "optuna_gp"}
 
 
-@pytest.mark.parametrize("algorithm", WITH_SLOW_GP)
+@pytest.mark.parametrize(
+    "preset", [*WITH_SLOW_GP, pytest.param("optuna_gp_hv", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("space_name", SPACES)
-def test_every_search_space_gives_valid_active_configurations(tmp_path, algorithm, space_name):
+def test_every_search_space_gives_valid_active_configurations(tmp_path, preset, space_name):
     composed = _compose(
-        f"hydra/sweeper={algorithm}", f"search_space@hydra.sweeper.search_space={space_name}"
+        f"hydra/sweeper={preset}", f"search_space@hydra.sweeper.search_space={space_name}"
     )
     settings, _ = load_settings(composed.hydra.sweeper)  # the settings check passes
-    assert settings.algorithm == algorithm and settings.budget.variable is None
+    assert settings.algorithm == PRESETS[preset] and settings.budget.variable is None
     spec = OmegaConf.to_container(composed.hydra.sweeper.search_space, resolve=True)
     space = build_space(spec, seed=settings.seed)
-    optimizer = _optimizer(space, tmp_path, algorithm, n_initial_configs=2)  # 3 random
+    optimizer = _optimizer(  # 3 random
+        space,
+        tmp_path,
+        settings.algorithm,
+        n_initial_configs=2,
+        multi_objective=settings.multi_objective,
+    )
+    assert optimizer.scalarize == (preset == "optuna_gp_hv")
     configs = []
     for i in range(4):  # the default, two random, one from the model
         suggestion = optimizer.ask(i)

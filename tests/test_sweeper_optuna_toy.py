@@ -132,3 +132,58 @@ def test_a_budget_variable_is_refused_in_one_line(tmp_path, algorithm):
         "Hyperband; smac or random take a budget)"
     )
     assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
+
+
+# multi_objective=hypervolume: TPE by the override (fast), GPSampler by its preset (slow)
+HYPERVOLUME = [
+    ("optuna_tpe", "hydra.sweeper.multi_objective=hypervolume"),
+    pytest.param(
+        "optuna_gp_hv", "hydra.sweeper.multi_objective=hypervolume", marks=pytest.mark.slow
+    ),
+]
+
+
+@pytest.mark.parametrize(("preset", "mode"), HYPERVOLUME)
+def test_hypervolume_mode_crashes_parallel_batches_and_the_reference(tmp_path, preset, mode):
+    sweep = tmp_path / "hv"
+    run_inprocess(
+        overrides(
+            sweep,
+            preset,
+            mode,
+            "hydra.sweeper.n_trials=8",
+            "hydra.sweeper.n_initial_configs=2",  # the model asks from trial 3, one pending
+            "hydra.sweeper.n_workers=2",
+            TOY_OBJECTIVES,
+            "fail=mixed",
+            "hydra.sweeper.max_failure_rate=0.9",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        )
+    )
+    rows, told = _rows_and_calls(sweep)
+    assert len(rows) == 8 and Counter(r["batch"] for r in rows) == {str(b): 2 for b in range(4)}
+    assert rows[0]["x"] == "0.5" and rows[0]["n"] == "5"  # the default configuration first
+    assert any(r["status"] == "crashed" for r in rows)
+    assert all(len(t["cost"]) == 2 and all(np.isfinite(t["cost"])) for t in told.values())
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["hypervolume"] > 0 and results["n_trials"]["total"] == 8
+
+
+@pytest.mark.parametrize(("preset", "mode"), HYPERVOLUME)
+def test_hypervolume_mode_resumes_with_the_trials_of_the_uninterrupted_sweep(
+    tmp_path, preset, mode
+):
+    """The weights and the proposal's sampler are seeded from the seed and the trial id,
+    and the record holds inactive values at their defaults, as a rebuilt one does."""
+    extra = [mode, TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=2"]
+    run_inprocess(overrides(tmp_path / "whole", preset, "hydra.sweeper.n_trials=7", *extra))
+    run_inprocess(overrides(tmp_path / "parts", preset, "hydra.sweeper.n_trials=4", *extra))
+    run_inprocess(overrides(tmp_path / "parts", preset, "hydra.sweeper.n_trials=7", *extra))
+    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "val/error")
+    whole, parts = (
+        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("whole", "parts")
+    )
+    assert len(whole) == 7 and parts == whole  # trials 4-6 from the model, after the resume
+    assert len({tuple(r[:6]) for r in whole}) == 7

@@ -22,6 +22,7 @@ PRESETS = {
     "random": (["val/error", "emissions/total_g"], "random", None),
     "optuna_gp": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
     "optuna_tpe": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
+    "optuna_gp_hv": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
 }
 
 
@@ -75,6 +76,12 @@ PRESET_KEYS = {
             "budget": {"variable": None},
         }
         for name in ("optuna_gp", "optuna_tpe")
+    },
+    "optuna_gp_hv": {
+        "objectives": ["val/error", "energy/model_uj_per_image"],
+        "algorithm": "optuna_gp",
+        "multi_objective": "hypervolume",
+        "budget": {"variable": None},
     },
 }
 

@@ -36,6 +36,14 @@ PRESETS = {
         ],
         {""},
     ),
+    # GPSampler on random hypervolume scalarisations: the same resume, trial 9 from the model
+    "optuna_gp_hv": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.n_initial_configs=8",
+        ],
+        {""},
+    ),
 }
 
 

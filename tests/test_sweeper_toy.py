@@ -311,6 +311,8 @@ def test_importing_the_plugin_stays_light():
         ("hydra.sweeper.algorithm=bogus", r"algorithm='bogus' is invalid: must be one of smac, r"),
         ("hydra.sweeper.intensifier=bogus", r"intensifier='bogus' is invalid: must be one of hy"),
         ("hydra.sweeper.multi_objective=bogus", r"multi_objective='bogus' is invalid: .* parego"),
+        ("hydra.sweeper.multi_objective=hypervolume",
+         r"multi_objective='hypervolume' is invalid: needs algorithm optuna_gp or optuna_t"),
         ("hydra.sweeper.objectives=[]", r"objectives=\[\] is invalid: must be distinct keys"),
         ("hydra.sweeper.objectives=[val/error,val/error]", r"objectives=\['val/error', 'val/e"),
     ],

@@ -3,6 +3,18 @@ a Gaussian process with log expected hypervolume improvement) and `optuna_tpe` (
 TPESampler with the constant liar), in an in-memory study whose directions all minimise.
 Full fidelity only (_settings.check refuses a budget variable).
 
+multi_objective=hypervolume (with two or more objectives): the sampler optimises one
+scalar instead of the objectives, a random hypervolume scalarisation in the sweep's
+reference box with fresh weights per trial (_scalarization.py). Each ask builds a proposal
+study of one objective from the record study's trials (complete ones with their scalar
+for this trial's weights, running ones as running) and asks it; the record study, which
+keeps the objectives, the journal's view and resume as below, takes the proposal as an
+enqueued trial (its own sampler is random and samples nothing then). Weights and the
+proposal's sampler are seeded from the seed and the trial id, so a resumed sweep proposes
+what the uninterrupted one would have. The reference is the loop's rule (_reference.py:
+the configured values, else 2 x the default configuration's), taken from the told trials;
+before it is fixed, the proposal sees no results and samples at random.
+
 A static search space. The samplers model the parameters that every finished trial has;
 one suggested only on some trials (momentum, only for sgd/rmsprop) is drawn by their random
 fallback ("dynamic search space is not supported"). So every trial suggests every
@@ -61,6 +73,8 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from ._optimizer import Optimizer, Problem, Suggestion
+from ._reference import resolve_reference
+from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
 from ._trials import Trial
 from .config import SMACSweeperConf
@@ -86,6 +100,9 @@ class OptunaOptimizer(Optimizer):
             else int(settings.n_initial_configs) + int(settings.use_default_config)
         )
         self.distributions = search_distributions(self.space)
+        self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
+        self.configured_reference = dict(settings.reference_point)
+        self.told: list[Trial] = []  # every told trial (the scalarisation's reference)
         self.study: optuna.Study | None = None  # built by the first ask, or by restore
         self.numbers: dict[int, int] = {}  # trial id -> the study's trial number
         self.replayed: dict[int, Trial] = {}  # registered from the journal, in ask order
@@ -98,6 +115,8 @@ class OptunaOptimizer(Optimizer):
         if self.use_default and not self.study.get_trials(deepcopy=False):
             default = dict(self.space.get_default_configuration())
             self.study.enqueue_trial(self._params(default))
+        elif self.scalarize:
+            self.study.enqueue_trial(self._propose(trial_id))
         trial = self.study.ask(self.distributions)
         self.numbers[trial_id] = trial.number
         return Suggestion(config=self._active(trial.params), budget=None, seed=self.seed)
@@ -106,6 +125,7 @@ class OptunaOptimizer(Optimizer):
         self.replayed[trial.trial_id] = trial
 
     def tell(self, trials: Sequence[Trial]) -> None:
+        self.told.extend(trials)
         if self.study is None:  # the journal's results: restore puts them in the study
             self.replayed_told.update(t.trial_id for t in trials)
             return
@@ -135,10 +155,52 @@ class OptunaOptimizer(Optimizer):
         seed = self.seed
         if n_journaled:  # a resumed sweep's sampler does not replay the first session's draws
             seed = int(np.random.SeedSequence([self.seed, n_journaled]).generate_state(1)[0])
-        return optuna.create_study(
-            directions=["minimize"] * len(self.objectives),
-            sampler=make_sampler(self.algorithm, seed, self.n_startup),
+        sampler = (
+            optuna.samplers.RandomSampler(seed=seed)  # a record: _propose samples
+            if self.scalarize
+            else make_sampler(self.algorithm, seed, self.n_startup)
         )
+        return optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler)
+
+    def _propose(self, trial_id: int) -> dict[str, Any]:
+        """The parameters of trial `trial_id` under multi_objective=hypervolume: asked of a
+        one-objective study that holds the record's trials, scalarised with this trial's
+        weights (see the module's docstring)."""
+        assert self.study is not None
+        weights_seed, sampler_seed = np.random.SeedSequence([self.seed, trial_id]).generate_state(2)
+        weights = random_weights(np.random.default_rng(int(weights_seed)), len(self.objectives))
+        reference = self._reference()
+        proposal = optuna.create_study(
+            direction="maximize",
+            sampler=make_sampler(self.algorithm, int(sampler_seed), self.n_startup),
+        )
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.COMPLETE and reference is not None:
+                value = hypervolume_scalarization(t.values, reference, weights)
+                proposal.add_trial(
+                    create_trial(params=t.params, distributions=t.distributions, value=value)
+                )
+            elif t.state == TrialState.RUNNING:
+                proposal.add_trial(
+                    create_trial(
+                        state=TrialState.RUNNING, params=t.params, distributions=t.distributions
+                    )
+                )
+        # inactive values at their defaults, as a rebuilt study holds them: a resume goes on
+        # with the same trials as the uninterrupted sweep
+        return self._params(self._active(proposal.ask(self.distributions).params))
+
+    def _reference(self) -> list[float] | None:
+        """The sweep's hypervolume reference, by the loop's rule, from the told trials."""
+        default = None
+        if self.use_default:
+            default = {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
+        reference = resolve_reference(
+            self.objectives, self.configured_reference, self.told, default
+        ) or resolve_reference(
+            self.objectives, self.configured_reference, self.told, default, sweep_over=True
+        )
+        return None if reference is None else reference.as_list(self.objectives)
 
     def _params(self, config: dict[str, Any]) -> dict[str, Any]:
         """A configuration (active hyperparameters) as the study's parameters: every

@@ -30,7 +30,7 @@ class SweeperSettingError(ValueError):
 
 CHOICES = {
     "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe"),
-    "multi_objective": ("parego", "mean"),
+    "multi_objective": ("parego", "mean", "hypervolume"),
     "intensifier": ("hyperband", "successive_halving"),
 }
 FULL_FIDELITY_ONLY = ("optuna_gp", "optuna_tpe")  # no budget variable
@@ -68,6 +68,13 @@ def check(s: SMACSweeperConf) -> None:
         )
     if not 0.0 <= s.max_failure_rate <= 1.0:
         raise bad("max_failure_rate", s.max_failure_rate, "must be in [0, 1]")
+    if s.multi_objective == "hypervolume" and s.algorithm not in FULL_FIDELITY_ONLY:
+        raise bad(
+            "multi_objective",
+            s.multi_objective,
+            f"needs algorithm optuna_gp or optuna_tpe (got {s.algorithm}); smac takes parego "
+            "or mean",
+        )
     b = s.budget
     if s.algorithm in FULL_FIDELITY_ONLY and b.variable is not None:
         raise bad(

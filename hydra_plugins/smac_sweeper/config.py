@@ -61,7 +61,10 @@ class SMACSweeperConf:
     # smac (random forest BO) | random | optuna_gp (Optuna's GPSampler) | optuna_tpe
     # (Optuna's multivariate TPE); the optuna ones at full fidelity only (budget.variable null)
     algorithm: str = "smac"
-    multi_objective: str = "parego"  # parego | mean (SMAC's mean aggregation)
+    # smac: parego | mean (SMAC's mean aggregation). optuna_*: their own multi-objective
+    # samplers (EHVI / MOTPE) with either, or hypervolume: random hypervolume
+    # scalarisations in the reference box, one objective for the sampler (_scalarization.py)
+    multi_objective: str = "parego"
     intensifier: str = "hyperband"  # hyperband | successive_halving (with a budget)
     budget: BudgetConf = field(default_factory=BudgetConf)
     n_trials: int = 20  # trials in the whole sweep, across resumes
