@@ -16,7 +16,7 @@ the same wall time per sweep, several sweeper seeds, eight methods, all run thro
     tpe           hydra/sweeper=optuna_tpe: Optuna's TPE sampler, 9 epochs each
     gp_hv         hydra/sweeper=optuna_gp_hv: GPSampler on random hypervolume scalarisations
                   in the reference box (multi_objective=hypervolume), 9 epochs each
-    tpe_hv        optuna_tpe with multi_objective=hypervolume, 9 epochs each
+    tpe_hv        hydra/sweeper=optuna_tpe_hv: TPE on the same scalarisations, 9 epochs each
 
 Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
 one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
@@ -83,8 +83,8 @@ METHODS = {
     "gp": ["hydra/sweeper=optuna_gp", FULL_EPOCHS],
     "tpe": ["hydra/sweeper=optuna_tpe", FULL_EPOCHS],
     "gp_hv": ["hydra/sweeper=optuna_gp_hv", FULL_EPOCHS],
-    "tpe_hv": ["hydra/sweeper=optuna_tpe", FULL_EPOCHS,
-               "hydra.sweeper.multi_objective=hypervolume"],
+    # run as optuna_tpe + hydra.sweeper.multi_objective=hypervolume, what the preset sets
+    "tpe_hv": ["hydra/sweeper=optuna_tpe_hv", FULL_EPOCHS],
 }  # fmt: skip
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")
