@@ -88,6 +88,8 @@ METHODS = {
 }  # fmt: skip
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")
+STEM = "search_efficiency_v2"  # the results' file names: STEM{.json,.png,_trials.csv}
+INITIAL_CONFIGS = 3  # random configurations after the default, before a model proposes
 ERROR_REFERENCE = 1.0  # the worst possible error
 SEARCH_SPACE = ROOT / "conf" / "search_space" / "search_bench.yaml"
 
@@ -146,7 +148,7 @@ def sweep_command(
         f"hydra.sweeper.walltime_limit={walltime}",
         "hydra.sweeper.n_trials=1000",  # the wall time ends each sweep, not the trial count
         # a sweep tells ~8 full-fidelity trials: the model takes over after the default + 3
-        "hydra.sweeper.n_initial_configs=3",
+        f"hydra.sweeper.n_initial_configs={INITIAL_CONFIGS}",
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip
@@ -294,6 +296,21 @@ def bootstrap_ratio_ci(a: list[float], b: list[float], n: int = 10000) -> list[f
     return [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
 
 
+def proposals(sweeps: list[list[dict]]) -> dict:
+    """Where a method searched after the initial design (the default and INITIAL_CONFIGS
+    random configurations, the first told trials of every method): the median val/error
+    and analytic energy of its later successful full-fidelity trials, over all seeds."""
+    later = [r for rows in sweeps for r in rows[1 + INITIAL_CONFIGS :]
+             if r["full_fidelity"] and r["status"] == "success"]  # fmt: skip
+    if not later:
+        return {"later_trials": 0, "later_median_error": None, "later_median_uj": None}
+    return {
+        "later_trials": len(later),
+        "later_median_error": statistics.median(r["val_error"] for r in later),
+        "later_median_uj": statistics.median(r["model_uj"] for r in later),
+    }
+
+
 def summarize(runs: dict, reference) -> dict:
     """The report's core (see the module docstring) from {(method, seed): {"trials": rows}}."""
     by_run = {key: curves(r["trials"], reference) for key, r in runs.items()}
@@ -327,6 +344,7 @@ def summarize(runs: dict, reference) -> dict:
                 effective(reach_t, [by_run[k][-1][0] for k in keys])
             ),
             "reached_target": sum(e is not None for e in energy_wh),
+            **proposals(trials),
         }
     random_energy = effective(out[BASELINE]["energy_to_random_hv_wh"],
                               out[BASELINE]["search_energy_wh"])  # fmt: skip
@@ -400,7 +418,7 @@ def verdict(method: str, o: dict, n_seeds: int) -> str:
     )
 
 
-def analyze(runs: dict, walltime: float, out_dir: Path, setup: dict) -> dict:
+def analyze(runs: dict, walltime: float, out_dir: Path, setup: dict, stem: str = STEM) -> dict:
     ref = setup["reference"]
     core = summarize(runs, ref["values"])
     by_run = core.pop("curves")
@@ -427,14 +445,14 @@ def analyze(runs: dict, walltime: float, out_dir: Path, setup: dict) -> dict:
                  for (m, s), r in runs.items()},
     }  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "search_efficiency_v2.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     rows = [row for r in runs.values() for row in r["trials"]]
-    with open(out_dir / "search_efficiency_v2_trials.csv", "w", newline="") as f:
+    with open(out_dir / f"{stem}_trials.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     plot(by_run, list(core["methods"]), seeds, core["random_median_final_hv"],
-         out_dir / "search_efficiency_v2.png")  # fmt: skip
+         out_dir / f"{stem}.png")  # fmt: skip
     print_table(core)
     return report
 
@@ -479,7 +497,8 @@ def plot(by_run, methods, seeds, target, path: Path) -> None:
 def print_table(core: dict) -> None:
     print(f"\ntarget HV (random's median final) = {core['random_median_final_hv']:.4f}")
     print(f"{'method':<13}{'final HV (median)':>19}{'Wh to target':>14}{'reached':>9}"
-          f"{'ratio vs random':>17}{'wins':>7}{'trials':>8}{'full':>6}")  # fmt: skip
+          f"{'ratio vs random':>17}{'wins':>7}{'trials':>8}{'full':>6}"
+          f"{'later error':>13}{'later uJ':>10}")  # fmt: skip
     for m, o in core["methods"].items():
         print(
             f"{m:<13}{statistics.median(o['final_hv']):>19.4f}"
@@ -488,6 +507,8 @@ def print_table(core: dict) -> None:
             f"{o['energy_ratio_vs_random'] or 0:>17.2f}"
             f"{o['win_share_vs_random']:>7.2f}{statistics.mean(o['trials']):>8.1f}"
             f"{statistics.mean(o['full_fidelity_trials']):>6.1f}"
+            f"{o['later_median_error'] or float('nan'):>13.3f}"
+            f"{o['later_median_uj'] or float('nan'):>10.3f}"
         )
     print(f"\nrecommended: {core['recommended']}. {core['verdict']}")
 
@@ -500,6 +521,7 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "multirun" / "search_efficiency_v2")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--analyze-only", action="store_true", help="no new sweeps")
+    parser.add_argument("--tag", default="", help="results as search_efficiency_v2_TAG.*")
     args = parser.parse_args()
     if BASELINE not in args.methods:
         parser.error(f"--methods must include {BASELINE} (the target comes from it)")
@@ -530,7 +552,7 @@ def main() -> None:
             ["python", *sweep_command(BASELINE, 0, args.walltime, Path("DIR"), ref)[1:]]
         ),
     }
-    analyze(runs, args.walltime, args.out_dir, setup)
+    analyze(runs, args.walltime, args.out_dir, setup, f"{STEM}_{args.tag}" if args.tag else STEM)
 
 
 if __name__ == "__main__":

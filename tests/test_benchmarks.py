@@ -10,6 +10,7 @@ from benchmarks.search_efficiency import (
     curves,
     first_reach,
     paired_wins,
+    proposals,
     read_trials,
     recommend,
     sign_test_p,
@@ -53,6 +54,16 @@ def test_a_continued_trial_counts_its_own_stage_not_the_cumulative_energy():
     assert stage_energy_kwh(continued) == pytest.approx(4e-4)
     assert stage_energy_kwh({"energy/total_kwh": 2e-5}) == 2e-5  # an older record
     assert stage_energy_kwh({}) == 0.0  # a crash reports nothing
+
+
+def test_proposals_are_the_trials_after_the_initial_design():
+    first = [row(t, 0.9, 0.1) for t in range(4)]  # the default + INITIAL_CONFIGS (3)
+    later = [row(10, 0.2, 0.5), row(11, 0.4, 0.3), row(12, 0.1, 0.2, full=False),
+             row(13, 1.0, 0.9, status="crashed"), row(14, 0.3, 0.4)]  # fmt: skip
+    out = proposals([first + later, first + later[:1]])
+    assert out == {"later_trials": 4, "later_median_error": pytest.approx(0.25),
+                   "later_median_uj": pytest.approx(0.45)}  # fmt: skip
+    assert proposals([first])["later_median_error"] is None
 
 
 def test_paired_wins_and_sign_test():

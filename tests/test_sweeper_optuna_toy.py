@@ -134,7 +134,8 @@ def test_a_budget_variable_is_refused_in_one_line(tmp_path, algorithm):
     assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
 
 
-# multi_objective=hypervolume: TPE by the override (fast), GPSampler by its preset (slow)
+# multi_objective=hypervolume: TPE by the override (fast; the preset optuna_tpe_hv sets
+# the same, test_sweeper_presets.py), GPSampler by its preset (slow)
 HYPERVOLUME = [
     ("optuna_tpe", "hydra.sweeper.multi_objective=hypervolume"),
     pytest.param(

@@ -23,6 +23,7 @@ PRESETS = {
     "optuna_gp": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
     "optuna_tpe": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
     "optuna_gp_hv": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
+    "optuna_tpe_hv": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
 }
 
 
@@ -77,11 +78,14 @@ PRESET_KEYS = {
         }
         for name in ("optuna_gp", "optuna_tpe")
     },
-    "optuna_gp_hv": {
-        "objectives": ["val/error", "energy/model_uj_per_image"],
-        "algorithm": "optuna_gp",
-        "multi_objective": "hypervolume",
-        "budget": {"variable": None},
+    **{
+        f"{name}_hv": {
+            "objectives": ["val/error", "energy/model_uj_per_image"],
+            "algorithm": name,
+            "multi_objective": "hypervolume",
+            "budget": {"variable": None},
+        }
+        for name in ("optuna_gp", "optuna_tpe")
     },
 }
 
