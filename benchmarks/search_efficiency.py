@@ -57,13 +57,16 @@ git commit f53492e.
 
 import argparse
 import csv
+import itertools
 import json
+import math
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from math import comb
 from pathlib import Path
 
@@ -219,6 +222,7 @@ def read_trials(method: str, seed: int, sweep_dir: Path, times: dict) -> list[di
                 "epochs_trained": metrics.get("train/stage_epochs"),
                 "duration_s": r["duration"],
                 "told_s": r["t"] - start,
+                "config": json.dumps(ask["config"], sort_keys=True),  # active hyperparameters
             }
         )  # fmt: skip
     return rows
@@ -311,6 +315,31 @@ def proposals(sweeps: list[list[dict]]) -> dict:
     }
 
 
+def fidelity_rank_correlation(sweeps: list[list[dict]]) -> dict:
+    """How well a lower budget ranks like a higher one: Spearman's rank correlation of the
+    val/error of one configuration at two budgets of the same sweep, per budget pair, over
+    all seeds ({} without budgets). Only promoted configurations have both, the ones that
+    looked good at the lower budget, so it is measured on a selected set."""
+    from scipy.stats import spearmanr
+
+    errors: dict = defaultdict(dict)  # (sweep, config) -> budget -> val/error
+    for i, rows in enumerate(sweeps):
+        for r in rows:
+            if r["status"] == "success" and r.get("budget") is not None:
+                errors[(i, r["config"])][float(r["budget"])] = r["val_error"]
+    budgets = sorted({b for by_budget in errors.values() for b in by_budget})
+    out = {}
+    for low, high in itertools.combinations(budgets, 2):
+        pairs = [(e[low], e[high]) for e in errors.values() if low in e and high in e]
+        if len(pairs) >= 3:
+            rho = float(spearmanr(*zip(*pairs, strict=True)).statistic)
+            out[f"{low:g}->{high:g}"] = {
+                "spearman": None if math.isnan(rho) else rho,
+                "configurations": len(pairs),
+            }
+    return out
+
+
 def summarize(runs: dict, reference) -> dict:
     """The report's core (see the module docstring) from {(method, seed): {"trials": rows}}."""
     by_run = {key: curves(r["trials"], reference) for key, r in runs.items()}
@@ -345,6 +374,7 @@ def summarize(runs: dict, reference) -> dict:
             ),
             "reached_target": sum(e is not None for e in energy_wh),
             **proposals(trials),
+            "fidelity_rank_correlation": fidelity_rank_correlation(trials),
         }
     random_energy = effective(out[BASELINE]["energy_to_random_hv_wh"],
                               out[BASELINE]["search_energy_wh"])  # fmt: skip

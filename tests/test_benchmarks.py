@@ -8,6 +8,7 @@ import pytest
 from benchmarks.search_efficiency import (
     analyze,
     curves,
+    fidelity_rank_correlation,
     first_reach,
     paired_wins,
     proposals,
@@ -64,6 +65,23 @@ def test_proposals_are_the_trials_after_the_initial_design():
     assert out == {"later_trials": 4, "later_median_error": pytest.approx(0.25),
                    "later_median_uj": pytest.approx(0.45)}  # fmt: skip
     assert proposals([first])["later_median_error"] is None
+
+
+def test_fidelity_rank_correlation_pairs_one_configuration_across_budgets():
+    def at(budget, config, err, status="success"):
+        return {**row(0, err, 0.1), "budget": budget, "config": config, "status": status}
+
+    one = [at(1, "a", 0.8), at(1, "b", 0.7), at(1, "c", 0.9), at(1, "d", 0.6),
+           at(3, "a", 0.5), at(3, "b", 0.4), at(3, "d", 0.3), at(9, "d", 0.2)]  # fmt: skip
+    # seed 2: "a" is another run's configuration; its 3-epoch trial crashed
+    two = [at(1, "a", 0.9), at(1, "e", 0.5), at(3, "e", 0.6), at(3, "a", 1.0, "crashed")]
+    out = fidelity_rank_correlation([one, two])
+    # 1 -> 3: (0.8, 0.5), (0.7, 0.4), (0.6, 0.3) and seed 2's (0.5, 0.6); ranks (4, 3),
+    # (3, 2), (2, 1), (1, 4): sum d^2 = 12, rho = 1 - 6 * 12 / (4 * 15) = -0.2
+    first = out["1->3"]
+    assert first["configurations"] == 4 and first["spearman"] == pytest.approx(-0.2)
+    assert "1->9" not in out and "3->9" not in out  # one pair only: too few
+    assert fidelity_rank_correlation([[row(0, 0.5, 0.1)]]) == {}  # full fidelity: nothing
 
 
 def test_paired_wins_and_sign_test():
@@ -155,9 +173,10 @@ def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_p
         {"event": "sweep", "t": 99.0,
          "fingerprint": {"budget": {"variable": "trainer.max_epochs", "min": 1, "max": 9}}},
         {"event": "session", "t": 100.0},
-        {"event": "ask", "trial_id": 0, "budget_value": 3},
-        {"event": "ask", "trial_id": 1, "budget_value": 9, "resumed_from": 0},
-        {"event": "ask", "trial_id": 2, "budget_value": 9},
+        {"event": "ask", "trial_id": 0, "budget_value": 3, "config": {"lr": 0.1, "bs": 64}},
+        {"event": "ask", "trial_id": 1, "budget_value": 9, "resumed_from": 0,
+         "config": {"lr": 0.1, "bs": 64}},
+        {"event": "ask", "trial_id": 2, "budget_value": 9, "config": {"lr": 0.2, "bs": 32}},
         {"event": "tell", "t": 105.0, "trial_id": 0, "status": "success", "duration": 3.0,
          "objectives": {"val/error": 0.3, "energy/model_uj_per_image": 1.2},
          "metrics": {"energy/total_kwh": 2e-5}},
@@ -179,6 +198,7 @@ def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_p
     ]
     assert [r["energy_kwh"] for r in rows] == pytest.approx([2e-5, 5e-5, 0.0])
     assert rows[1]["model_uj"] == 1.2 and rows[2]["val_error"] is None
+    assert rows[0]["config"] == rows[1]["config"] == '{"bs": 64, "lr": 0.1}'  # sorted keys
     # a sweep without a budget variable: every trial is at full fidelity
     records[0]["fingerprint"] = {"budget": {"variable": None, "min": 5, "max": 20}}
     (tmp_path / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

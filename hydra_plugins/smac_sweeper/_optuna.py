@@ -13,7 +13,9 @@ enqueued trial (its own sampler is random and samples nothing then). Weights and
 proposal's sampler are seeded from the seed and the trial id, so a resumed sweep proposes
 what the uninterrupted one would have. The reference is the loop's rule (_reference.py:
 the configured values, else 2 x the default configuration's), taken from the told trials;
-before it is fixed, the proposal sees no results and samples at random.
+before it is fixed, the proposal sees no results and samples at random. (A resume with a
+changed reference_point: the loop's reports keep the journaled value, with a warning; the
+proposals use the configured one.)
 
 A static search space. The samplers model the parameters that every finished trial has;
 one suggested only on some trials (momentum, only for sgd/rmsprop) is drawn by their random
