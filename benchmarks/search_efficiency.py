@@ -150,7 +150,7 @@ def sweep_command(
         f"hydra.sweeper.seed={seed}",
         f"hydra.sweeper.walltime_limit={walltime}",
         "hydra.sweeper.n_trials=1000",  # the wall time ends each sweep, not the trial count
-        # a sweep tells ~8 full-fidelity trials: the model takes over after the default + 3
+        # a sweep tells ~12-15 full-fidelity trials: a model takes over after the default + 3
         f"hydra.sweeper.n_initial_configs={INITIAL_CONFIGS}",
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
@@ -268,10 +268,10 @@ def seed_score(a: tuple, b: tuple) -> float:
     return (ea < eb) + 0.5 * (ea == eb)
 
 
-def paired_wins(a: dict, b: dict) -> float:
-    """Share of the seeds (both dicts: seed -> (energy, final HV)) in which a beat b."""
-    score = [seed_score(a[s], b[s]) for s in sorted(set(a) & set(b))]
-    return sum(score) / len(score) if score else float("nan")
+def paired_scores(a: dict, b: dict) -> list[float]:
+    """seed_score of a against b for every seed both have (dicts: seed -> (energy, final
+    HV)), in seed order; their mean is a's win share."""
+    return [seed_score(a[s], b[s]) for s in sorted(set(a) & set(b))]
 
 
 def sign_test_p(wins: int, losses: int) -> float:
@@ -387,8 +387,8 @@ def summarize(runs: dict, reference) -> dict:
         o = out[m]
         mine = dict(zip(o["seeds"], zip(o["energy_to_random_hv_wh"], o["final_hv"],
                                         strict=True), strict=True))  # fmt: skip
-        pairs = [seed_score(mine[s], base[s]) for s in sorted(set(mine) & set(base))]
-        o["win_share_vs_random"] = paired_wins(mine, base) if pairs else None
+        pairs = paired_scores(mine, base)
+        o["win_share_vs_random"] = statistics.mean(pairs) if pairs else None
         o["wins_ties_losses_vs_random"] = [pairs.count(1.0), pairs.count(0.5), pairs.count(0.0)]
         o["sign_test_p_vs_random"] = sign_test_p(pairs.count(1.0), pairs.count(0.0))
         mine_energy = effective(o["energy_to_random_hv_wh"], o["search_energy_wh"])
@@ -524,6 +524,10 @@ def plot(by_run, methods, seeds, target, path: Path) -> None:
     plt.close(fig)
 
 
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def print_table(core: dict) -> None:
     print(f"\ntarget HV (random's median final) = {core['random_median_final_hv']:.4f}")
     print(f"{'method':<13}{'final HV (median)':>19}{'Wh to target':>14}{'reached':>9}"
@@ -537,8 +541,7 @@ def print_table(core: dict) -> None:
             f"{o['energy_ratio_vs_random'] or 0:>17.2f}"
             f"{o['win_share_vs_random']:>7.2f}{statistics.mean(o['trials']):>8.1f}"
             f"{statistics.mean(o['full_fidelity_trials']):>6.1f}"
-            f"{o['later_median_error'] or float('nan'):>13.3f}"
-            f"{o['later_median_uj'] or float('nan'):>10.3f}"
+            f"{_or_nan(o['later_median_error']):>13.3f}{_or_nan(o['later_median_uj']):>10.3f}"
         )
     print(f"\nrecommended: {core['recommended']}. {core['verdict']}")
 

@@ -10,7 +10,7 @@ from benchmarks.search_efficiency import (
     curves,
     fidelity_rank_correlation,
     first_reach,
-    paired_wins,
+    paired_scores,
     proposals,
     read_trials,
     recommend,
@@ -84,12 +84,13 @@ def test_fidelity_rank_correlation_pairs_one_configuration_across_budgets():
     assert fidelity_rank_correlation([[row(0, 0.5, 0.1)]]) == {}  # full fidelity: nothing
 
 
-def test_paired_wins_and_sign_test():
+def test_paired_scores_and_sign_test():
     # seed 0: a reached the target with less energy; 1: only b reached it; 2: neither
     # reached it, a's final HV is higher; 3: same energy, a tie
     a = {0: (1.0, 0.6), 1: (None, 0.4), 2: (None, 0.3), 3: (2.0, 0.6)}
     b = {0: (2.0, 0.6), 1: (3.0, 0.6), 2: (None, 0.2), 3: (2.0, 0.5)}
-    assert paired_wins(a, b) == pytest.approx((1 + 0 + 1 + 0.5) / 4)
+    assert paired_scores(a, b) == [1, 0, 1, 0.5]
+    assert sum(paired_scores(a, b)) / 4 == pytest.approx((1 + 0 + 1 + 0.5) / 4)
     assert sign_test_p(5, 0) == pytest.approx(2 / 32)
     assert sign_test_p(2, 2) == 1.0 and sign_test_p(0, 0) == 1.0
     assert sign_test_p(4, 1) == pytest.approx(2 * 6 / 32)

@@ -224,3 +224,29 @@ def test_restore_rebuilds_the_study_from_the_journal(tmp_path):
     assert rebuilt().ask(5) == following  # seeded from the journal
     second.tell([trials[4]])  # the re-launched trial
     assert second.study.get_trials(deepcopy=False)[4].state == TrialState.COMPLETE
+
+
+def test_hypervolume_mode_takes_the_loops_reference(tmp_path):
+    """Configured values first, else 2 x the default's trial, else (the default crashed) 2 x
+    the first success; before any success the proposals are random and asking still works."""
+    space = build_space(TOY_SPACE, seed=0)
+    optimizer = _optimizer(
+        space, tmp_path, "optuna_tpe", n_initial_configs=2, multi_objective="hypervolume",
+        reference_point={"a": 1.5},
+    )  # fmt: skip
+    assert optimizer.scalarize
+    first = optimizer.ask(0)  # the default
+    assert optimizer._reference() is None
+    optimizer.tell([_told(0, first, space, status=CRASHED)])
+    assert optimizer._reference() is None  # no success yet
+    second = optimizer.ask(1)
+    trial = _told(1, second, space)
+    optimizer.tell([trial])
+    assert optimizer._reference() == [1.5, pytest.approx(2 * trial.cost[1])]
+    for i in range(2, 5):  # the model proposes from trial 3 on
+        suggestion = optimizer.ask(i)
+        Configuration(space, values=suggestion.config)
+        optimizer.tell([_told(i, suggestion, space)])
+    assert [t.state for t in optimizer.study.get_trials(deepcopy=False)] == [
+        TrialState.COMPLETE
+    ] * 5

@@ -12,8 +12,9 @@ keeps the objectives, the journal's view and resume as below, takes the proposal
 enqueued trial (its own sampler is random and samples nothing then). Weights and the
 proposal's sampler are seeded from the seed and the trial id, so a resumed sweep proposes
 what the uninterrupted one would have. The reference is the loop's rule (_reference.py:
-the configured values, else 2 x the default configuration's), taken from the told trials;
-before it is fixed, the proposal sees no results and samples at random. (A resume with a
+the configured values, else 2 x the default configuration's, or the first success's when
+the default crashed), taken from the told trials; before any trial succeeded, the proposal
+sees no results and samples at random. (A resume with a
 changed reference_point: the loop's reports keep the journaled value, with a warning; the
 proposals use the configured one.)
 
@@ -197,9 +198,9 @@ class OptunaOptimizer(Optimizer):
         default = None
         if self.use_default:
             default = {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
+        # sweep_over: the default's trial when it succeeded (the loop's choice), else the
+        # first success, so that a sweep whose default crashed is not random throughout
         reference = resolve_reference(
-            self.objectives, self.configured_reference, self.told, default
-        ) or resolve_reference(
             self.objectives, self.configured_reference, self.told, default, sweep_over=True
         )
         return None if reference is None else reference.as_list(self.objectives)

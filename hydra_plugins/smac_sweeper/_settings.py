@@ -72,8 +72,8 @@ def check(s: SMACSweeperConf) -> None:
         raise bad(
             "multi_objective",
             s.multi_objective,
-            f"needs algorithm optuna_gp or optuna_tpe (got {s.algorithm}); smac takes parego "
-            "or mean",
+            f"needs algorithm {' or '.join(FULL_FIDELITY_ONLY)} (got {s.algorithm}); smac "
+            "takes parego or mean",
         )
     b = s.budget
     if s.algorithm in FULL_FIDELITY_ONLY and b.variable is not None:
