@@ -32,7 +32,7 @@ demo: install ## the main job: the study's recommended sweep (optuna_tpe_hv) on 
 	PYTHONHASHSEED=0 $(PY) train.py -m hydra/sweeper=optuna_tpe_hv experiment=demo \
 	  search_space@hydra.sweeper.search_space=demo_epochs data.fraction=0.04 \
 	  '++hydra.sweeper.reference_point={val/error:1.0,energy/model_uj_per_image:39.3}' \
-	  hydra.sweeper.n_trials=20 hydra.sweeper.n_initial_configs=3 \
+	  hydra.sweeper.n_trials=20 \
 	  hydra.sweep.dir=multirun/demo-tpe-hv
 
 demo-epochs: install ## Hyperband on the epochs (smac_mfmo_epochs), continued checkpoints

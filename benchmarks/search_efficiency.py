@@ -5,7 +5,7 @@ One fixed task, `experiment=search_bench` (a 4-layer DeepShift-Q SmallCNN on 5 %
 Fashion-MNIST) trained for 9 epochs at full fidelity, so that the lowest epoch fidelity
 (1 epoch) costs at most a ninth of a full trial. One search space (`search_space=
 search_bench`: width, batch size, optimizer and quantization; no fidelity is searched),
-the same wall time per sweep, several sweeper seeds, eight methods, all run through
+the same wall time per sweep, several sweeper seeds, ten methods, all run through
 `train.py -m` exactly as a user would:
 
     random        hydra/sweeper=random: random configurations, 9 epochs each
@@ -17,6 +17,10 @@ the same wall time per sweep, several sweeper seeds, eight methods, all run thro
     gp_hv         hydra/sweeper=optuna_gp_hv: GPSampler on random hypervolume scalarisations
                   in the reference box (multi_objective=hypervolume), 9 epochs each
     tpe_hv        hydra/sweeper=optuna_tpe_hv: TPE on the same scalarisations, 9 epochs each
+    tpe_hv_epochs hydra/sweeper=optuna_tpe_hv_epochs: tpe_hv with epochs 1, 3, 9 as fidelity
+                  (continuation), a configuration promoted while on its stage's front
+                  (intensifier=pareto_promotion)
+    tpe_hv_init1  tpe_hv with n_initial_configs=1: the model proposes from the third trial
 
 Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
 one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
@@ -49,7 +53,7 @@ search_efficiency{.json,.png,_trials.csv} there are study v1's (emissions object
 4 epochs, data-fraction fidelity): they came from the earlier version of this script,
 git commit f53492e.
 
-    .venv/bin/python -m benchmarks.search_efficiency      # 8 methods x 5 seeds x 100 s, ~75 min
+    .venv/bin/python -m benchmarks.search_efficiency      # 10 methods x 5 seeds x 100 s, ~95 min
     .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 25 \\
         --methods random mfmo_epochs --out-dir /tmp/bench_v2          # ~2 min
     .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # redraw from the runs
@@ -88,7 +92,14 @@ METHODS = {
     "gp_hv": ["hydra/sweeper=optuna_gp_hv", FULL_EPOCHS],
     # run as optuna_tpe + hydra.sweeper.multi_objective=hypervolume, what the preset sets
     "tpe_hv": ["hydra/sweeper=optuna_tpe_hv", FULL_EPOCHS],
+    # TPE on the scalarisations, epochs 1, 3, 9 with continuation, promoted while on the
+    # front of their epoch count (intensifier=pareto_promotion)
+    "tpe_hv_epochs": ["hydra/sweeper=optuna_tpe_hv_epochs"],
+    # tpe_hv whose model proposes from the third trial: the default and 1 random first
+    "tpe_hv_init1": ["hydra/sweeper=optuna_tpe_hv", FULL_EPOCHS],
 }  # fmt: skip
+# what a method sets on top of the shared settings of sweep_command (given after them)
+METHOD_SETTINGS = {"tpe_hv_init1": ["hydra.sweeper.n_initial_configs=1"]}
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")
 STEM = "search_efficiency_v2"  # the results' file names: STEM{.json,.png,_trials.csv}
@@ -154,6 +165,7 @@ def sweep_command(
         f"hydra.sweeper.n_initial_configs={INITIAL_CONFIGS}",
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
+        *METHOD_SETTINGS.get(method, []),
     ]  # fmt: skip
 
 

@@ -1,9 +1,11 @@
 """Sweeps with the Optuna algorithms (optuna_gp, optuna_tpe) on the toy app, in-process:
-crashes, a sweep that only fails, parallel batches with joblib, the seed, a resume, and the
-budget variable they refuse."""
+crashes, a sweep that only fails, parallel batches with joblib, the seed, a resume, the
+intensifier they take with a budget (pareto_promotion, with continuation) and SMAC's that
+they refuse."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -121,17 +123,117 @@ def test_resume_continues_and_never_reruns(tmp_path):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_a_budget_variable_is_refused_in_one_line(tmp_path, algorithm):
+def test_smacs_intensifier_with_a_budget_is_refused_in_one_line(tmp_path, algorithm):
     sweep = tmp_path / "bad"
-    args = overrides(sweep, algorithm, TOY_OBJECTIVES, "hydra.sweeper.budget.variable=shift_depth")
+    args = overrides(
+        sweep,
+        algorithm,
+        TOY_OBJECTIVES,
+        "hydra.sweeper.budget.variable=shift_depth",
+        "hydra.sweeper.intensifier=hyperband",
+    )
     with pytest.raises(ValueError) as err:
         run_inprocess(args)
     assert str(err.value) == (
-        f"hydra.sweeper.budget.variable='shift_depth' is invalid: must be null with "
-        f"algorithm={algorithm}: Optuna's samplers run every trial at full fidelity (no "
-        "Hyperband; smac or random take a budget)"
+        f"hydra.sweeper.intensifier='hyperband' is invalid: must be pareto_promotion with "
+        f"algorithm={algorithm} and a budget (hyperband and successive_halving are SMAC's)"
     )
     assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
+
+
+def test_pareto_promotion_is_refused_for_smac_in_one_line(tmp_path):
+    args = overrides(tmp_path, "smac_mfmo", "hydra.sweeper.intensifier=pareto_promotion")
+    with pytest.raises(ValueError, match=r"^hydra.sweeper.intensifier='pareto_promotion' is inv"):
+        run_inprocess(args)
+
+
+# optuna_tpe_hv_epochs on the toy: epochs 1, 3, 9 with continuation (the toy's error does
+# not change with the epochs, so a promotion keeps its cost and meets new peers)
+EPOCHS = ("optuna_tpe_hv_epochs", TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=3")
+
+
+def _promotions_follow_the_rule(sweep):
+    """Each result below 9 epochs was promoted exactly when no earlier result of its stage
+    (in told order) dominated it, with continuation; recomputed from the journal."""
+    told = [r for r in read_journal(sweep) if r["event"] == "tell"]
+    asked = {r["trial_id"]: r for r in read_journal(sweep) if r["event"] == "ask"}
+    rows = {int(r["trial_id"]): r for r in read_csv(sweep / "trials.csv")}
+    key = lambda trial_id: json.dumps(asked[trial_id]["config"], sort_keys=True)  # noqa: E731
+    first_stage = {}
+    for trial_id, ask in sorted(asked.items()):
+        first_stage.setdefault(key(trial_id), ask["budget"])
+    assert set(first_stage.values()) == {1.0}  # every configuration starts at 1 epoch
+    higher = {(key(i), a["budget"]): i for i, a in asked.items() if a["budget"] > 1}
+    peers, promoted, kept = {1.0: [], 3.0: []}, 0, 0
+    for tell in told:
+        budget = asked[tell["trial_id"]]["budget"]
+        if tell["status"] != "success" or budget == 9.0:
+            continue
+        cost = np.array(tell["cost"])
+        earlier = np.array(peers[budget]).reshape(-1, 2)
+        dominated = np.any(np.all(earlier <= cost, axis=1) & np.any(earlier < cost, axis=1))
+        peers[budget].append(cost)
+        up = higher.get((key(tell["trial_id"]), {1.0: 3.0, 3.0: 9.0}[budget]))
+        if dominated:
+            assert up is None, tell["trial_id"]
+            kept += 1
+        elif up is not None:
+            promoted += 1  # continued: trained only the missing epochs
+            row = rows[up]
+            assert int(row["resumed_from"]) == tell["trial_id"]
+            assert float(row["train/stage_epochs"]) == int(row["budget"]) - budget
+    return promoted, kept
+
+
+def test_pareto_promotion_with_continuation_on_the_epochs(tmp_path):
+    sweep = tmp_path / "epochs"
+    run_inprocess(overrides(sweep, EPOCHS[0], "hydra.sweeper.n_trials=24", *EPOCHS[1:]))
+    rows = read_csv(sweep / "trials.csv")
+    assert len(rows) == 24 and all(r["status"] == "success" for r in rows)
+    assert [r["budget"] for r in rows[:3]] == ["1", "3", "9"]  # the default goes up at once
+    promoted, kept = _promotions_follow_the_rule(sweep)
+    assert promoted >= 4 and kept >= 4  # both happen
+    assert Counter(r["budget"] for r in rows)["9"] >= 3
+    front = read_csv(sweep / "pareto.csv")
+    assert front and {r["budget"] for r in front} == {"9"}  # the front is taken at 9 epochs
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["hypervolume"] > 0
+
+
+def test_pareto_promotion_with_crashes_and_parallel_batches(tmp_path):
+    sweep = tmp_path / "epochs-joblib"
+    run_inprocess(
+        overrides(
+            sweep,
+            *EPOCHS,
+            "hydra.sweeper.n_trials=14",
+            "hydra.sweeper.n_workers=2",
+            "fail=mixed",
+            "hydra.sweeper.max_failure_rate=0.9",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        )
+    )
+    rows = read_csv(sweep / "trials.csv")
+    assert len(rows) == 14 and Counter(r["batch"] for r in rows) == {str(b): 2 for b in range(7)}
+    crashed = [r for r in rows if r["status"] == "crashed"]
+    assert crashed and all(r["budget"] == "1" for r in crashed)  # never promoted
+    _promotions_follow_the_rule(sweep)
+    asked = [(r["n"], r["x"], r["budget"]) for r in rows]
+    assert len(set(asked)) == len(asked)  # no stage of a configuration asked twice
+
+
+def test_pareto_promotion_resumes_with_the_trials_of_the_uninterrupted_sweep(tmp_path):
+    run_inprocess(overrides(tmp_path / "whole", *EPOCHS, "hydra.sweeper.n_trials=16"))
+    run_inprocess(overrides(tmp_path / "parts", *EPOCHS, "hydra.sweeper.n_trials=7"))
+    run_inprocess(overrides(tmp_path / "parts", *EPOCHS, "hydra.sweeper.n_trials=16"))
+    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "budget", "resumed_from")
+    whole, parts = (
+        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("whole", "parts")
+    )
+    assert len(whole) == 16 and parts == whole
+    assert {r[6] for r in whole[7:]} >= {"1", "3"}  # new and promoted trials after the resume
 
 
 # multi_objective=hypervolume: TPE by the override (fast; the preset optuna_tpe_hv sets

@@ -74,6 +74,7 @@ PRESET_KEYS = {
         name: {
             "objectives": ["val/error", "energy/model_uj_per_image"],
             "algorithm": name,
+            "intensifier": "pareto_promotion",
             "budget": {"variable": None},
         }
         for name in ("optuna_gp", "optuna_tpe")
@@ -83,7 +84,9 @@ PRESET_KEYS = {
             "objectives": ["val/error", "energy/model_uj_per_image"],
             "algorithm": name,
             "multi_objective": "hypervolume",
+            "intensifier": "pareto_promotion",
             "budget": {"variable": None},
+            **({"n_initial_configs": 3} if name == "optuna_tpe" else {}),
         }
         for name in ("optuna_gp", "optuna_tpe")
     },
@@ -198,3 +201,16 @@ def test_epochs_preset_continues_epochs_and_searches_the_shift_depth():
     assert set(space) == set(demo_space) - {"trainer.max_epochs"}
     # the paper preset is unchanged: Hyperband on the shift depth, no continuation
     assert _compose("hydra/sweeper=smac_mfmo").hydra.sweeper.budget.continuation is False
+
+
+def test_tpe_hv_epochs_preset_promotes_on_the_epochs_with_continuation():
+    from hydra_plugins.smac_sweeper._settings import load_settings
+
+    sweeper = _compose("hydra/sweeper=optuna_tpe_hv_epochs").hydra.sweeper
+    settings, _ = load_settings(sweeper)  # the settings check passes
+    assert (settings.algorithm, settings.multi_objective) == ("optuna_tpe", "hypervolume")
+    assert settings.intensifier == "pareto_promotion" and settings.n_initial_configs == 3
+    assert settings.budget.variable == "trainer.max_epochs" and settings.budget.continuation
+    assert hyperband_stages(settings.budget) == [1.0, 3.0, 9.0]
+    epochs = OmegaConf.load(CONF / "search_space" / "epochs.yaml")
+    assert OmegaConf.to_container(sweeper.search_space) == OmegaConf.to_container(epochs)

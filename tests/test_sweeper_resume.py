@@ -36,6 +36,16 @@ PRESETS = {
         ],
         {""},
     ),
+    # TPE on the scalarisations with pareto_promotion on the epochs (1, 3, 9; continuation):
+    # the default goes 1 -> 3 -> 9 before the kill; promotions after the resume continue
+    # trials told before it
+    "optuna_tpe_hv_epochs": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.n_initial_configs=2",
+        ],
+        {"1", "3", "9"},
+    ),
     # GPSampler on random hypervolume scalarisations: the same resume, trial 9 from the model
     "optuna_gp_hv": (
         [
@@ -96,7 +106,10 @@ def test_resume_after_kill(tmp_path, preset):
         assert runs[names[trial_id]] == 1
     assert {r["budget"] for r in rows} <= budgets
     resumed = [r for r in rows if r["resumed_from"]]
-    assert len(resumed) == (1 if preset == "smac_mfmo_epochs" else 0)
+    if preset == "optuna_tpe_hv_epochs":  # every trial above 1 epoch continues one
+        assert resumed and resumed == [r for r in rows if r["budget"] != "1"]
+    else:
+        assert len(resumed) == (1 if preset == "smac_mfmo_epochs" else 0)
     by_id = {r["trial_id"]: r for r in rows}
     for row in resumed:  # continued the trial with its configuration at a lower budget
         source = by_id[row["resumed_from"]]

@@ -1,7 +1,13 @@
 """The Optuna (5.0) adapter of the sweep loop (see _optimizer.py): `optuna_gp` (GPSampler,
 a Gaussian process with log expected hypervolume improvement) and `optuna_tpe` (multivariate
 TPESampler with the constant liar), in an in-memory study whose directions all minimise.
-Full fidelity only (_settings.check refuses a budget variable).
+
+With a budget (intensifier=pareto_promotion, _promotion.py): every new configuration starts
+at the lowest stage and goes up a stage while it is on its stage's Pareto front; a queued
+promotion is asked before any new configuration. The record study holds one trial per
+configuration, told at the lowest stage; the samplers see each configuration's cost at the
+highest stage told so far, through a proposal study as below (a configuration stopped low
+counts with its low-budget error, which is worse than what it would have reached).
 
 multi_objective=hypervolume (with two or more objectives): the sampler optimises one
 scalar instead of the objectives, a random hypervolume scalarisation in the sweep's
@@ -76,6 +82,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from ._optimizer import Optimizer, Problem, Suggestion
+from ._promotion import ParetoPromotion, config_key
 from ._reference import resolve_reference
 from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
@@ -90,7 +97,6 @@ class OptunaOptimizer(Optimizer):
 
     def __init__(self, problem: Problem, settings: SMACSweeperConf) -> None:
         assert settings.algorithm in ALGORITHMS, settings.algorithm
-        assert not problem.budgets, "Optuna's samplers run at full fidelity"
         _route_optuna_logs()
         self.space = problem.space
         self.objectives = list(problem.objectives)
@@ -104,6 +110,12 @@ class OptunaOptimizer(Optimizer):
         )
         self.distributions = search_distributions(self.space)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
+        self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
+        self.promotion = ParetoPromotion(self.stages) if self.stages else None
+        # a proposal study decides every new configuration (see the module's docstring)
+        self.proposes = self.scalarize or self.promotion is not None
+        self.latest: dict[str, tuple[float, list[float]]] = {}  # config -> (stage, its cost)
+        self.keys: dict[int, str] = {}  # the record study's trial number -> its config
         self.configured_reference = dict(settings.reference_point)
         self.told: list[Trial] = []  # every told trial (the scalarisation's reference)
         self.study: optuna.Study | None = None  # built by the first ask, or by restore
@@ -115,33 +127,52 @@ class OptunaOptimizer(Optimizer):
     def ask(self, trial_id: int) -> Suggestion | None:
         if self.study is None:
             self.study = self._new_study(n_journaled=0)
+        if self.promotion is not None and (promotion := self.promotion.next()) is not None:
+            config, stage = promotion
+            self.promotion.record_ask(config, stage)
+            return Suggestion(config=config, budget=stage, seed=self.seed)
         if self.use_default and not self.study.get_trials(deepcopy=False):
             default = dict(self.space.get_default_configuration())
             self.study.enqueue_trial(self._params(default))
-        elif self.scalarize:
+        elif self.proposes:
             self.study.enqueue_trial(self._propose(trial_id))
         trial = self.study.ask(self.distributions)
         self.numbers[trial_id] = trial.number
-        return Suggestion(config=self._active(trial.params), budget=None, seed=self.seed)
+        config = self._active(trial.params)
+        self.keys[trial.number] = config_key(config)
+        budget = self.stages[0] if self.stages else None
+        if self.promotion is not None:
+            self.promotion.record_ask(config, self.stages[0])
+        return Suggestion(config=config, budget=budget, seed=self.seed)
 
     def register(self, trial: Trial) -> None:
         self.replayed[trial.trial_id] = trial
+        if self.promotion is not None and trial.budget is not None:
+            self.promotion.record_ask(trial.config, trial.budget)
 
     def tell(self, trials: Sequence[Trial]) -> None:
         self.told.extend(trials)
+        for trial in trials:  # the stages' results, live and replayed alike
+            assert trial.cost is not None, "tell a told trial"
+            if self.promotion is not None and trial.budget is not None:
+                self.promotion.record_tell(trial)
+                key, stage = config_key(trial.config), float(trial.budget)
+                if stage >= self.latest.get(key, (-np.inf, []))[0]:
+                    self.latest[key] = (stage, list(trial.cost))
         if self.study is None:  # the journal's results: restore puts them in the study
             self.replayed_told.update(t.trial_id for t in trials)
             return
         for trial in trials:
-            assert trial.cost is not None, "tell a told trial"
-            self.study.tell(self.numbers[trial.trial_id], values=list(trial.cost))
+            if trial.trial_id in self.numbers:  # a promotion is not a trial of the record
+                self.study.tell(self.numbers[trial.trial_id], values=list(trial.cost))
 
     def state(self) -> Any:
         return None  # the study is rebuilt from the journal's trials
 
     def restore(self, state: Any) -> None:
         self.study = self._new_study(n_journaled=len(self.replayed))
-        for number, trial in enumerate(self.replayed.values()):
+        new = [t for t in self.replayed.values() if not self.stages or t.budget == self.stages[0]]
+        for number, trial in enumerate(new):  # promotions are not trials of the record
             told = trial.trial_id in self.replayed_told
             frozen = create_trial(
                 state=TrialState.COMPLETE if told else TrialState.RUNNING,
@@ -151,7 +182,8 @@ class OptunaOptimizer(Optimizer):
             )
             self.study.add_trial(frozen)
             self.numbers[trial.trial_id] = number
-        assert len(self.study.get_trials(deepcopy=False)) == len(self.replayed)
+            self.keys[number] = config_key(trial.config)
+        assert len(self.study.get_trials(deepcopy=False)) == len(new)
 
     # ------------------------------------------------------------------ helpers
     def _new_study(self, n_journaled: int) -> optuna.Study:
@@ -160,28 +192,35 @@ class OptunaOptimizer(Optimizer):
             seed = int(np.random.SeedSequence([self.seed, n_journaled]).generate_state(1)[0])
         sampler = (
             optuna.samplers.RandomSampler(seed=seed)  # a record: _propose samples
-            if self.scalarize
+            if self.proposes
             else make_sampler(self.algorithm, seed, self.n_startup)
         )
         return optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler)
 
     def _propose(self, trial_id: int) -> dict[str, Any]:
-        """The parameters of trial `trial_id` under multi_objective=hypervolume: asked of a
-        one-objective study that holds the record's trials, scalarised with this trial's
-        weights (see the module's docstring)."""
+        """The parameters of new trial `trial_id`, asked of a proposal study that holds the
+        record's trials with each configuration's cost at its highest stage told: under
+        multi_objective=hypervolume one objective, scalarised with this trial's weights,
+        else the objectives (see the module's docstring)."""
         assert self.study is not None
         weights_seed, sampler_seed = np.random.SeedSequence([self.seed, trial_id]).generate_state(2)
+        sampler = make_sampler(self.algorithm, int(sampler_seed), self.n_startup)
         weights = random_weights(np.random.default_rng(int(weights_seed)), len(self.objectives))
-        reference = self._reference()
-        proposal = optuna.create_study(
-            direction="maximize",
-            sampler=make_sampler(self.algorithm, int(sampler_seed), self.n_startup),
-        )
+        reference = self._reference() if self.scalarize else None
+        if self.scalarize:
+            proposal = optuna.create_study(direction="maximize", sampler=sampler)
+        else:
+            proposal = optuna.create_study(directions=self.study.directions, sampler=sampler)
         for t in self.study.get_trials(deepcopy=False):
-            if t.state == TrialState.COMPLETE and reference is not None:
-                value = hypervolume_scalarization(t.values, reference, weights)
+            if t.state == TrialState.COMPLETE and not (self.scalarize and reference is None):
+                cost = self.latest.get(self.keys[t.number], (None, t.values))[1]
+                values = (
+                    [hypervolume_scalarization(cost, reference, weights)]
+                    if reference is not None
+                    else list(cost)
+                )
                 proposal.add_trial(
-                    create_trial(params=t.params, distributions=t.distributions, value=value)
+                    create_trial(params=t.params, distributions=t.distributions, values=values)
                 )
             elif t.state == TrialState.RUNNING:
                 proposal.add_trial(

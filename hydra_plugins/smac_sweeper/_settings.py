@@ -31,9 +31,10 @@ class SweeperSettingError(ValueError):
 CHOICES = {
     "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe"),
     "multi_objective": ("parego", "mean", "hypervolume"),
-    "intensifier": ("hyperband", "successive_halving"),
+    "intensifier": ("hyperband", "successive_halving", "pareto_promotion"),
 }
-FULL_FIDELITY_ONLY = ("optuna_gp", "optuna_tpe")  # no budget variable
+OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; pareto_promotion
+SMAC_INTENSIFIERS = ("hyperband", "successive_halving")  # smac and random, with a budget
 
 
 def check(s: SMACSweeperConf) -> None:
@@ -68,22 +69,29 @@ def check(s: SMACSweeperConf) -> None:
         )
     if not 0.0 <= s.max_failure_rate <= 1.0:
         raise bad("max_failure_rate", s.max_failure_rate, "must be in [0, 1]")
-    if s.multi_objective == "hypervolume" and s.algorithm not in FULL_FIDELITY_ONLY:
+    if s.multi_objective == "hypervolume" and s.algorithm not in OPTUNA:
         raise bad(
             "multi_objective",
             s.multi_objective,
-            f"needs algorithm {' or '.join(FULL_FIDELITY_ONLY)} (got {s.algorithm}); smac "
-            "takes parego or mean",
+            f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}); smac takes parego or mean",
         )
     b = s.budget
-    if s.algorithm in FULL_FIDELITY_ONLY and b.variable is not None:
-        raise bad(
-            "budget.variable",
-            b.variable,
-            f"must be null with algorithm={s.algorithm}: Optuna's samplers run every trial at "
-            "full fidelity (no Hyperband; smac or random take a budget)",
-        )
     if b.variable is not None:
+        optuna = s.algorithm in OPTUNA
+        if optuna and s.intensifier != "pareto_promotion":
+            raise bad(
+                "intensifier",
+                s.intensifier,
+                f"must be pareto_promotion with algorithm={s.algorithm} and a budget "
+                f"({' and '.join(SMAC_INTENSIFIERS)} are SMAC's)",
+            )
+        if not optuna and s.intensifier not in SMAC_INTENSIFIERS:
+            raise bad(
+                "intensifier",
+                s.intensifier,
+                f"must be {' or '.join(SMAC_INTENSIFIERS)} with algorithm={s.algorithm} "
+                f"(pareto_promotion needs {' or '.join(OPTUNA)})",
+            )
         if int(b.eta) != b.eta or b.eta < 2:
             raise bad("budget.eta", b.eta, "must be an integer >= 2")
         if not (math.isfinite(b.min) and b.min > 0):

@@ -59,13 +59,15 @@ class SMACSweeperConf:
     # Keys of the task's returned dict to minimise; a task returning a float needs one.
     objectives: list[str] = field(default_factory=lambda: ["val/error"])
     # smac (random forest BO) | random | optuna_gp (Optuna's GPSampler) | optuna_tpe
-    # (Optuna's multivariate TPE); the optuna ones at full fidelity only (budget.variable null)
+    # (Optuna's multivariate TPE)
     algorithm: str = "smac"
     # smac: parego | mean (SMAC's mean aggregation). optuna_*: their own multi-objective
     # samplers (EHVI / MOTPE) with either, or hypervolume: random hypervolume
     # scalarisations in the reference box, one objective for the sampler (_scalarization.py)
     multi_objective: str = "parego"
-    intensifier: str = "hyperband"  # hyperband | successive_halving (with a budget)
+    # With a budget: smac, random: hyperband | successive_halving (SMAC's); optuna_*:
+    # pareto_promotion (a configuration goes up a stage while on its stage's front)
+    intensifier: str = "hyperband"
     budget: BudgetConf = field(default_factory=BudgetConf)
     n_trials: int = 20  # trials in the whole sweep, across resumes
     n_workers: int = 1  # trials asked and launched per batch (joblib/submitit parallelism)
