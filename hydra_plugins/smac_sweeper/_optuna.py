@@ -50,11 +50,12 @@ Resume: `register` and the replayed `tell` only collect the journal's trials; `r
 builds the study from them (create_trial + add_trial, in ask order: told trials complete
 with their journaled cost, the rest running until the loop re-launches and tells them;
 with a budget only the new configurations, while the replayed asks and tells rebuild the
-promotion queue and each configuration's cost at its highest stage). The journal keeps a trial's active hyperparameters only, so a rebuilt trial's inactive ones
-are their defaults. The sampler of a rebuilt study is seeded from the seed and the number
-of journaled trials: the random initial design goes on instead of repeating its first
-configurations. Given the seed (and the journal) the suggestions are deterministic, also
-across PYTHONHASHSEED values (unlike SMAC's; seen on the toy app with hash seeds 1 and 2).
+promotion queue and each configuration's cost at its highest stage). The journal keeps a
+trial's active hyperparameters only, so a rebuilt trial's inactive ones are their defaults.
+The sampler of a rebuilt study is seeded from the seed and the number of journaled trials:
+the random initial design goes on instead of repeating its first configurations. Given
+the seed (and the journal) the suggestions are deterministic, also across PYTHONHASHSEED
+values (unlike SMAC's; seen on the toy app with hash seeds 1 and 2).
 """
 
 from __future__ import annotations
