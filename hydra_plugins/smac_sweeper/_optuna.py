@@ -84,11 +84,11 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from ._optimizer import Optimizer, Problem, Suggestion
-from ._promotion import ParetoPromotion, config_key
+from ._promotion import ParetoPromotion
 from ._reference import resolve_reference
 from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
-from ._trials import Trial
+from ._trials import Trial, config_key
 from .config import SMACSweeperConf
 
 ALGORITHMS = ("optuna_gp", "optuna_tpe")

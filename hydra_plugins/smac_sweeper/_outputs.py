@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import time
@@ -23,7 +22,7 @@ import yaml
 from ._budget import Budget
 from ._pareto import HISTORY_COLUMNS, FrontSummary, summarise
 from ._reference import ReferencePoint
-from ._trials import CRASHED, PENDING, Trial
+from ._trials import CRASHED, PENDING, Trial, config_key
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,7 @@ def config_ids(trials: Sequence[Trial]) -> dict[int, int]:
     first: dict[str, int] = {}
     ids = {}
     for t in sorted(trials, key=lambda t: t.trial_id):
-        key = json.dumps(t.config, sort_keys=True, default=str)
-        ids[t.trial_id] = first.setdefault(key, t.trial_id)
+        ids[t.trial_id] = first.setdefault(config_key(t.config), t.trial_id)
     return ids
 
 

@@ -26,23 +26,13 @@ a trial of its configuration was asked at the next stage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._trials import SUCCESS, Trial
+import numpy as np
 
-
-def config_key(config: dict[str, Any]) -> str:
-    """A configuration as a hashable key (its active hyperparameters, sorted)."""
-    return json.dumps(config, sort_keys=True, default=str)
-
-
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """a is no worse than b in every objective and better in one (all minimised)."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
-        x < y for x, y in zip(a, b, strict=True)
-    )
+from ._pareto import pareto_mask
+from ._trials import SUCCESS, Trial, config_key
 
 
 class ParetoPromotion:
@@ -64,8 +54,9 @@ class ParetoPromotion:
             return False
         stage = float(trial.budget)
         peers = self.results[stage]
-        promoted = stage < self.stages[-1] and not any(dominates(p, trial.cost) for p in peers)
         peers.append(list(trial.cost))
+        # on the front of its stage so far: no earlier result dominates it
+        promoted = stage < self.stages[-1] and bool(pareto_mask(np.array(peers))[-1])
         if promoted:
             self.queue.append(trial)
         return promoted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -17,6 +18,11 @@ from ._guard import guarded
 log = logging.getLogger(__name__)
 
 SUCCESS, CRASHED, PENDING = "success", "crashed", "pending"
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A configuration as a hashable key (its active hyperparameters, sorted)."""
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 @dataclass
