@@ -21,6 +21,9 @@ the same wall time per sweep, several sweeper seeds, ten methods, all run throug
                   (continuation), a configuration promoted while on its stage's front
                   (intensifier=pareto_promotion)
     tpe_hv_init1  tpe_hv with n_initial_configs=1: the model proposes from the third trial
+    gp_ehvi       hydra/sweeper=gp_ehvi: a GP on the error, EHVI with the analytic energy
+                  known before training, per unit of predicted search energy, 9 epochs each
+    gp_ehvi_nocost  gp_ehvi with search_cost=null (EHVI alone)
 
 Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
 one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
@@ -97,9 +100,16 @@ METHODS = {
     "tpe_hv_epochs": ["hydra/sweeper=optuna_tpe_hv_epochs"],
     # tpe_hv whose model proposes from the third trial: the default and 1 random first
     "tpe_hv_init1": ["hydra/sweeper=optuna_tpe_hv", FULL_EPOCHS],
+    # a GP on the error, EHVI with the analytic energy known before training, per unit of
+    # predicted search energy; and the same without the cost (EHVI alone)
+    "gp_ehvi": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
+    "gp_ehvi_nocost": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
 }  # fmt: skip
 # what a method sets on top of the shared settings of sweep_command (given after them)
-METHOD_SETTINGS = {"tpe_hv_init1": ["hydra.sweeper.n_initial_configs=1"]}
+METHOD_SETTINGS = {
+    "tpe_hv_init1": ["hydra.sweeper.n_initial_configs=1"],
+    "gp_ehvi_nocost": ["hydra.sweeper.search_cost=null"],
+}
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")
 STEM = "search_efficiency_v2"  # the results' file names: STEM{.json,.png,_trials.csv}
@@ -112,16 +122,12 @@ SEARCH_SPACE = ROOT / "conf" / "search_space" / "search_bench.yaml"
 def task_energy_uj(*overrides: str) -> float:
     """Analytic energy of one inference (µJ) of search_bench's network with `overrides`."""
     from hydra import compose, initialize_config_dir
-    from hydra.utils import get_class
 
-    from dsnn.energy.analytic import estimate_energy
-    from dsnn.network import build_network
+    from dsnn.energy.analytic import config_energy_uj
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=["experiment=search_bench", *overrides])
-    data = get_class(cfg.data._target_)
-    net = build_network(cfg, data.in_channels, data.num_classes)
-    return estimate_energy(net, (data.in_channels, data.image_size, data.image_size)).total_uj
+    return config_energy_uj(cfg)
 
 
 def reference_point() -> dict:

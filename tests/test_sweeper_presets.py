@@ -24,6 +24,7 @@ PRESETS = {
     "optuna_tpe": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
     "optuna_gp_hv": (["val/error", "energy/model_uj_per_image"], "optuna_gp", None),
     "optuna_tpe_hv": (["val/error", "energy/model_uj_per_image"], "optuna_tpe", None),
+    "gp_ehvi": (["val/error", "energy/model_uj_per_image"], "gp_ehvi", None),
 }
 
 
@@ -89,6 +90,19 @@ PRESET_KEYS = {
             **({"n_initial_configs": 3} if name == "optuna_tpe" else {}),
         }
         for name in ("optuna_gp", "optuna_tpe")
+    },
+    "gp_ehvi": {
+        "objectives": ["val/error", "energy/model_uj_per_image"],
+        "algorithm": "gp_ehvi",
+        "known_objectives": [
+            {
+                "objective": "energy/model_uj_per_image",
+                "function": "dsnn.energy.analytic.config_energy_uj",
+            }
+        ],
+        "search_cost": "energy/total_kwh",
+        "n_initial_configs": 3,
+        "budget": {"variable": None},
     },
 }
 

@@ -46,6 +46,18 @@ PRESETS = {
         ],
         {"1", "3", "9"},
     ),
+    # our GP and EHVI with the toy's emissions known, per unit of its cost: trials 3-9 from
+    # the model, before and after the resume
+    "gp_ehvi": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.known_objectives=[{objective:emissions/total_g,"
+            "function:tests.toy_app.toy.known_emissions}]",
+            "hydra.sweeper.search_cost=train/cost",
+            "hydra.sweeper.n_initial_configs=2",
+        ],
+        {""},
+    ),
     # GPSampler on random hypervolume scalarisations: the same resume, trial 9 from the model
     "optuna_gp_hv": (
         [

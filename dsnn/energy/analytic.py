@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -195,3 +196,17 @@ def estimate_energy(
 
 def _numel(tensor: torch.Tensor | None) -> int:
     return 0 if tensor is None else tensor.numel()
+
+
+def config_energy_uj(cfg: Any) -> float:
+    """The analytic energy (µJ) of one inference of the network a run config describes,
+    before training: built from `cfg.model`, `cfg.shift_depth` and `cfg.quantization` on
+    the image shape of `cfg.data`'s registered data module (no data is read). What training
+    reports is the same for DeepShift-Q, whose weights are never 0; for PS it is an upper
+    bound (a trained weight of 0 is skipped). For `hydra.sweeper.known_objectives`."""
+    from dsnn.data import DATA
+    from dsnn.network import build_network, data_spec
+
+    data = DATA[data_spec(cfg)["name"]]
+    net = build_network(cfg, data.in_channels, data.num_classes)
+    return estimate_energy(net, (data.in_channels, data.image_size, data.image_size)).total_uj

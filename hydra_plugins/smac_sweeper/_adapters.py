@@ -16,4 +16,8 @@ def optimizer_class(algorithm: str) -> type[Optimizer]:
         from ._optuna import OptunaOptimizer
 
         return OptunaOptimizer
+    if algorithm == "gp_ehvi":  # our GP and EHVI, known objectives exact
+        from ._gp_ehvi import GPEHVIOptimizer
+
+        return GPEHVIOptimizer
     raise ValueError(f"no optimiser for algorithm {algorithm!r}")

@@ -37,11 +37,12 @@ from ._journal import (
     sweep_record,
     tell_record,
 )
+from ._known import KnownObjectives
 from ._optimizer import Problem
 from ._outputs import SweepOutputs, config_ids, log_done
 from ._plan import make_plan, preflight
 from ._reference import ReferencePoint, changed_on_resume, resolve_reference
-from ._settings import check_against_app, load_settings
+from ._settings import check_against_app, known_functions, load_settings
 from ._trials import PENDING, SUCCESS, TimedTask, Trial, consecutive, read_outcome
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class SMACSweeperImpl:
             self.sweep_dir, s.objectives, self.budget, self.plan.rerun_overrides
         )
         preflight(self.plan, self.hydra_context, self.config)
+        known = self._known_objectives()  # before anything is written
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         # what Hydra's own sweepers write: the composed config (hydra.overrides included)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -91,10 +93,36 @@ class SMACSweeperImpl:
                 n_trials=self._start(journaled),
                 sweep_dir=self.sweep_dir,
                 name=self.plan.sweep_name,
+                known=known,
             )
             self.optimizer = optimizer_class(s.algorithm)(problem, s)
             self._restore(journaled)
             self._loop()
+
+    def _known_objectives(self) -> KnownObjectives | None:
+        """hydra.sweeper.known_objectives, checked on the default configuration before
+        any trial (a function that cannot compute it stops the sweep here)."""
+        functions = known_functions(self.settings)
+        if not functions:
+            return None
+        loader = self.hydra_context.config_loader
+        top = self.budget.top
+        known = KnownObjectives(
+            functions,
+            overrides=self.plan.overrides,
+            compose=lambda overrides: loader.load_sweep_config(self.config, overrides),
+            is_group=lambda name: bool(loader.get_group_options(name.replace(".", "/"))),
+            budget=(top, self.budget.value(top)),
+        )
+        try:
+            values = known.values(self.plan.default_config())
+        except Exception as err:
+            raise ValueError(
+                f"hydra.sweeper.known_objectives: computing them for the default "
+                f"configuration failed: {type(err).__name__}: {err}"
+            ) from err
+        log.info(f"Known objectives of the default configuration: {values}")
+        return known
 
     def _start(self, journaled: Replay) -> int:
         """Check a previous session's settings; journal this session. -> the sweep's

@@ -44,6 +44,8 @@ class Problem:
     n_trials: int  # of the whole sweep (the first session's, across resumes)
     sweep_dir: Path  # the sweep's folder; an optimiser keeps files of its own in a subfolder
     name: str = "smac"  # the sweep's name (SMAC's run folder smac3_output/<name>/<seed>)
+    # configurations -> their known objectives (hydra.sweeper.known_objectives, _known.py)
+    known: Any = None
 
 
 class Optimizer(ABC):

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ._budget import Budget, make_budget
 from ._overrides import fixed_overrides, is_hydra_override, trial_overrides
+from ._settings import known_functions
 from ._space import build_space, to_python
 from ._trials import Trial
 from .config import SMACSweeperConf
@@ -123,6 +124,9 @@ def make_plan(
         "use_default_config": s.use_default_config,
         "n_initial_configs": s.n_initial_configs,
     }
+    if s.algorithm == "gp_ehvi":  # (absent from the other algorithms' journals)
+        fingerprint["known_objectives"] = known_functions(s)
+        fingerprint["search_cost"] = s.search_cost
     return SweepPlan(
         settings=s,
         arguments=kept,

@@ -29,7 +29,7 @@ class SweeperSettingError(ValueError):
 
 
 CHOICES = {
-    "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe"),
+    "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe", "gp_ehvi"),
     "multi_objective": ("parego", "mean", "hypervolume"),
     "intensifier": ("hyperband", "successive_halving", "pareto_promotion"),
 }
@@ -75,7 +75,30 @@ def check(s: SMACSweeperConf) -> None:
             s.multi_objective,
             f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}); smac takes parego or mean",
         )
+    if s.algorithm != "gp_ehvi":
+        for key in ("known_objectives", "search_cost"):
+            if getattr(s, key):
+                raise bad(key, getattr(s, key), "is used by algorithm=gp_ehvi only; unset it")
+    elif len(objectives) > 2:
+        raise bad("objectives", objectives, "algorithm=gp_ehvi takes 1 or 2 objectives")
+    else:
+        known = known_functions(s)  # checks the entries
+        unknown = sorted(set(known) - set(objectives))
+        if unknown:
+            raise bad("known_objectives", s.known_objectives, f"names no objective: {unknown}")
+        if set(known) == set(objectives):
+            raise bad(
+                "known_objectives",
+                s.known_objectives,
+                "leaves no objective to model: at least one must be measured by the trials",
+            )
     b = s.budget
+    if b.variable is not None and s.algorithm == "gp_ehvi":
+        raise bad(
+            "budget.variable",
+            b.variable,
+            "must be null with algorithm=gp_ehvi (it runs every trial at full fidelity)",
+        )
     if b.variable is not None:
         optuna = s.algorithm in OPTUNA
         if optuna and s.intensifier != "pareto_promotion":
@@ -112,6 +135,29 @@ def check(s: SMACSweeperConf) -> None:
             raise bad(name, dict(mapping), f"names keys that are not objectives: {sorted(unknown)}")
         if any(not math.isfinite(float(v)) for v in mapping.values()):
             raise bad(name, dict(mapping), "values must be finite")
+
+
+def known_functions(s: SMACSweeperConf) -> dict[str, str]:
+    """hydra.sweeper.known_objectives as objective -> the function's dotted path;
+    SweeperSettingError unless each entry is {objective, function}, objectives distinct."""
+    functions: dict[str, str] = {}
+    for entry in s.known_objectives:
+        if not (
+            isinstance(entry, Mapping)
+            and set(entry) == {"objective", "function"}
+            and all(isinstance(v, str) for v in entry.values())
+        ):
+            raise SweeperSettingError(
+                f"hydra.sweeper.known_objectives={s.known_objectives!r} is invalid: each entry "
+                f"must be {{objective: <key>, function: <package.module.function>}}, got {entry!r}"
+            )
+        if entry["objective"] in functions:
+            raise SweeperSettingError(
+                f"hydra.sweeper.known_objectives={s.known_objectives!r} is invalid: "
+                f"{entry['objective']!r} is named twice"
+            )
+        functions[entry["objective"]] = entry["function"]
+    return functions
 
 
 def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:

@@ -59,7 +59,8 @@ class SMACSweeperConf:
     # Keys of the task's returned dict to minimise; a task returning a float needs one.
     objectives: list[str] = field(default_factory=lambda: ["val/error"])
     # smac (random forest BO) | random | optuna_gp (Optuna's GPSampler) | optuna_tpe
-    # (Optuna's multivariate TPE)
+    # (Optuna's multivariate TPE) | gp_ehvi (a GP per modelled objective, expected
+    # hypervolume improvement with the known objectives exact, per unit of search_cost)
     algorithm: str = "smac"
     # smac: parego | mean (SMAC's mean aggregation). optuna_*: their own multi-objective
     # samplers (EHVI / MOTPE) with either, or hypervolume: random hypervolume
@@ -94,6 +95,14 @@ class SMACSweeperConf:
     # 1.0); a missing one is fixed at 2 x the default configuration's value when that trial
     # is told. Journaled once fixed: a resume keeps it (see _reference.py).
     reference_point: dict[str, float] = field(default_factory=dict)
+    # gp_ehvi: objectives computed before a trial from its composed config, a list of
+    # {objective, function}: function the dotted path of a function cfg -> float (e.g.
+    # dsnn.energy.analytic.config_energy_uj); see _known.py. The trial's own value is told.
+    # A list, so that one override replaces it (hydra.sweeper.known_objectives=[]: none).
+    known_objectives: list[Any] = field(default_factory=list)
+    # gp_ehvi: a metric of the trials' results that measures what a trial cost (e.g.
+    # energy/total_kwh); the acquisition is EHVI per unit of its prediction. null = EHVI.
+    search_cost: str | None = None
     override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
     sweep_name: str | None = None  # W&B group; null = derived from hydra.sweep.dir
     wandb: WandbConf = field(default_factory=WandbConf)
