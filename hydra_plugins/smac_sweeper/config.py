@@ -84,6 +84,7 @@ class SMACSweeperConf:
     # hyperparameter, 5 with a budget, at most 25 % of n_trials), which makes a sweep with
     # a large n_trials and a walltime_limit mostly random: set it then. optuna_*: the
     # samplers' n_startup_trials (+ the default); null = Optuna's 10, the default among them.
+    # gp_ehvi: random configurations before its model (+ the default); null = 3.
     n_initial_configs: int | None = None
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told
