@@ -53,7 +53,7 @@ from ConfigSpace.util import get_one_exchange_neighbourhood
 from ._ehvi import expected_hvi
 from ._optimizer import Optimizer, Problem, Suggestion
 from ._pareto import pareto_mask
-from ._reference import resolve_reference
+from ._reference import proposal_reference
 from ._settings import known_functions
 from ._space import to_python
 from ._trials import SUCCESS, Trial, config_key
@@ -190,7 +190,7 @@ class GPEHVIOptimizer(Optimizer):
             for i in modelled:
                 best |= set(np.argsort(costs[:, i], kind="stable")[:N_BEST])
             for trial in (ok[j] for j in sorted(best)):
-                config = Configuration(self.space, values=self._complete(trial.config))
+                config = Configuration(self.space, values=trial.config)
                 seed = int(rng.integers(2**31))
                 for i, neighbour in enumerate(get_one_exchange_neighbourhood(config, seed)):
                     if i >= NEIGHBOURS:
@@ -212,23 +212,16 @@ class GPEHVIOptimizer(Optimizer):
         return config
 
     def _reference(self) -> list[float] | None:
-        """The sweep's hypervolume reference, by the loop's rule, from the told trials."""
-        default = self._plain(self.space.get_default_configuration()) if self.use_default else None
-        told = sorted(self.told.values(), key=lambda t: (t.told_at or 0.0, t.trial_id))
-        reference = resolve_reference(
-            self.objectives, self.configured_reference, told, default, sweep_over=True
+        told = list(self.told.values())  # in told order, as the loop's
+        return proposal_reference(
+            self.objectives, self.configured_reference, told, self.space, self.use_default
         )
-        return None if reference is None else reference.as_list(self.objectives)
 
     def _successes(self) -> bool:
         return any(t.status == SUCCESS for t in self.told.values())
 
     def _taken(self) -> set[str]:
         return {config_key(a.config) for a in self.asked.values()}
-
-    def _complete(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Constants added (a trial's config holds them; Configuration wants them)."""
-        return {k: v for k, v in config.items() if k in self.space}
 
     @staticmethod
     def _plain(config: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ from optuna.trial import TrialState, create_trial
 
 from ._optimizer import Optimizer, Problem, Suggestion
 from ._promotion import ParetoPromotion
-from ._reference import resolve_reference
+from ._reference import proposal_reference
 from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
 from ._trials import Trial, config_key
@@ -235,16 +235,9 @@ class OptunaOptimizer(Optimizer):
         return self._params(self._active(proposal.ask(self.distributions).params))
 
     def _reference(self) -> list[float] | None:
-        """The sweep's hypervolume reference, by the loop's rule, from the told trials."""
-        default = None
-        if self.use_default:
-            default = {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
-        # sweep_over: the default's trial when it succeeded (the loop's choice), else the
-        # first success, so that a sweep whose default crashed is not random throughout
-        reference = resolve_reference(
-            self.objectives, self.configured_reference, self.told, default, sweep_over=True
+        return proposal_reference(
+            self.objectives, self.configured_reference, self.told, self.space, self.use_default
         )
-        return None if reference is None else reference.as_list(self.objectives)
 
     def _params(self, config: dict[str, Any]) -> dict[str, Any]:
         """A configuration (active hyperparameters) as the study's parameters: every

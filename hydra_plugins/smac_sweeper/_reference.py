@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._space import to_python
 from ._trials import SUCCESS, Trial
 
 CONFIGURED = "configured"
@@ -72,6 +73,23 @@ def resolve_reference(
             values[key] = 2.0 * value if value > 0 else value + 1.0
             source[key] = f"2 x trial {base.trial_id}"
     return ReferencePoint(values={k: values[k] for k in objectives}, source=source)
+
+
+def proposal_reference(
+    objectives: Sequence[str],
+    configured: Mapping[str, float],
+    told: Sequence[Any],
+    space: Any,
+    use_default: bool,
+) -> list[float] | None:
+    """The reference a model-based proposal aims at, by the loop's rule, from the told
+    trials (in told order): the default's trial when it succeeded, else the first success
+    (sweep_over, so that a sweep whose default crashed is not random throughout)."""
+    default = None
+    if use_default:
+        default = {k: to_python(v) for k, v in space.get_default_configuration().items()}
+    reference = resolve_reference(objectives, configured, told, default, sweep_over=True)
+    return None if reference is None else reference.as_list(objectives)
 
 
 def changed_on_resume(journaled: ReferencePoint, configured: Mapping[str, float]) -> list[str]:
