@@ -4,15 +4,20 @@ was in flight."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from collections import Counter
 
 import pytest
 
-from tests.toy_app.harness import calls, command, env, overrides, read_csv, read_journal
+from tests.toy_app.harness import (
+    calls,
+    command,
+    env,
+    kill_inside_a_trial,
+    overrides,
+    read_csv,
+    read_journal,
+)
 
 
 def _events(sweep_dir, event):
@@ -74,19 +79,7 @@ def test_resume_after_kill(tmp_path, preset):
     sweep = tmp_path / "sweep"
     extra, budgets = PRESETS[preset]
     args = overrides(sweep, preset, "hydra.sweeper.n_trials=10", "sleep=0.4", *extra)
-    first = subprocess.Popen(
-        command(args), cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 180
-        # kill once 3 trials are told and a 4th is inside the task (its 0.4 s sleep)
-        while len(_events(sweep, "tell")) < 3 or len(calls(sweep)) <= len(_events(sweep, "tell")):
-            assert first.poll() is None, first.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the first sweep did not get going"
-            time.sleep(0.02)
-    finally:
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
+    kill_inside_a_trial(args, tmp_path, told=3)  # 3 told, a 4th inside its 0.4 s sleep
     told_before = {r["trial_id"] for r in _events(sweep, "tell")}
     asked_before = {r["trial_id"] for r in _events(sweep, "ask")}
     runs_before = Counter(c["run_name"] for c in calls(sweep))

@@ -11,13 +11,17 @@ improvement (EI per unit cost, Snoek et al. 2012, "Practical Bayesian Optimizati
 Machine Learning Algorithms", with the measured CodeCarbon energy of the told trials as the
 cost, modelled by a GP on its log).
 
-Each ask, after the initial design (the default, then random configurations until
-n_initial_configs + the default were asked):
+Each ask, after the initial design (the default, a warm start's configurations
+(_warm_start.py), then random configurations until n_initial_configs + the default were
+asked):
 1. a GP (scikit-learn: constant x Matern-5/2 with one length scale per input + white
    noise, normalised targets, seeded restarts) per modelled objective on the told trials
    (crashed ones at their crash cost; on the log scale when every value is positive, as an
    error is: the EHVI is then that of a log-normal, in closed form), and one on
-   log(search_cost) of the successes;
+   log(search_cost) of the successes; with a warm start, the objectives' GPs are fitted on
+   the earlier sweep's successful trials too, with the task as one more input (0 there,
+   1 here; predictions at 1), so its length scale says how far the earlier task's results
+   hold here (a related task as a GP input: the two tasks' values share one kernel);
 2. candidates: N_CANDIDATES random configurations of the space (conditions respected) and
    the one-exchange neighbours of the best told ones (the front, and the N_BEST lowest of
    each modelled objective; SMAC's local search around its incumbents), minus those run;
@@ -57,6 +61,7 @@ from ._reference import proposal_reference
 from ._settings import known_functions
 from ._space import to_python
 from ._trials import SUCCESS, Trial, config_key
+from ._warm_start import startup_trials
 from .config import SMACSweeperConf
 
 log = logging.getLogger(__name__)
@@ -78,18 +83,21 @@ class GPEHVIOptimizer(Optimizer):
         assert self.known is not None or not self.known_names, "known_objectives: no function"
         self.search_cost = settings.search_cost
         self.use_default = settings.use_default_config
-        n_initial = 3 if settings.n_initial_configs is None else settings.n_initial_configs
-        self.n_startup = int(n_initial) + int(self.use_default)
+        default = [self._plain(self.space.get_default_configuration())] if self.use_default else []
+        self.fixed = default + list(problem.initial_configs)  # asked first, in order
+        self.n_startup = startup_trials(settings, len(problem.initial_configs), unset=3)
         self.configured_reference = dict(settings.reference_point)
         self.encoder = Encoder(self.space)
+        # a warm start's results (_warm_start.py): the related task's rows of each GP
+        self.related = [(r["config"], [float(v) for v in r["cost"]]) for r in problem.related]
         self.asked: dict[int, Trial | Suggestion] = {}  # trial id -> what was asked, in order
         self.told: dict[int, Trial] = {}
 
     # ------------------------------------------------------------------ adapter
     def ask(self, trial_id: int) -> Suggestion | None:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id]))
-        if self.use_default and not self.asked:
-            config = self._plain(self.space.get_default_configuration())
+        if len(self.asked) < len(self.fixed):
+            config = self.fixed[len(self.asked)]
         elif len(self.asked) < self.n_startup or not self._successes():
             config = self._random(rng, taken=self._taken())
         else:
@@ -120,13 +128,12 @@ class GPEHVIOptimizer(Optimizer):
         costs = np.array([t.cost for t in told], dtype=float)
         modelled = [i for i, name in enumerate(self.objectives) if name not in self.known_names]
         # a positive objective (an error) on the log scale: the GP resolves the good region
+        related = np.array([c for _, c in self.related], dtype=float).reshape(-1, costs.shape[1])
         log_scale = tuple(
-            i in modelled and bool(np.all(costs[:, i] > 0)) for i in range(costs.shape[1])
+            i in modelled and bool(np.all(costs[:, i] > 0) and np.all(related[:, i] > 0))
+            for i in range(costs.shape[1])
         )
-        models = {
-            i: fit_gp(x_told, np.log(costs[:, i]) if log_scale[i] else costs[:, i], rng)
-            for i in modelled
-        }
+        models = {i: self._fit(x_told, costs[:, i], i, log_scale[i], rng) for i in modelled}
         cost_model = self._cost_model(rng)
 
         taken = self._taken()
@@ -146,6 +153,21 @@ class GPEHVIOptimizer(Optimizer):
         best = int(np.argmax(acquisition))
         log.debug(f"gp_ehvi: {len(candidates)} candidates, best EHVI/cost {acquisition[best]:.3g}")
         return candidates[best]
+
+    def _fit(
+        self, x: np.ndarray, y: np.ndarray, i: int, log_scale: bool, rng: np.random.Generator
+    ) -> Any:
+        """The GP of objective i on this sweep's told trials (x, y); with a warm start's
+        results, on those too, the task as one more input (1: this sweep, 0: the related
+        one; its length scale, fitted like the others, is how far the two agree), and the
+        predictions are this task's."""
+        if not self.related:
+            return fit_gp(x, np.log(y) if log_scale else y, rng)
+        x_related = self.encoder(c for c, _ in self.related)
+        y = np.concatenate([y, [c[i] for _, c in self.related]])
+        gp = fit_gp(np.vstack([task(x, 1.0), task(x_related, 0.0)]),
+                    np.log(y) if log_scale else y, rng)  # fmt: skip
+        return lambda z: gp(task(z, 1.0))
 
     def _predict(
         self, configs: Sequence[dict[str, Any]], models: dict[int, Any]
@@ -264,6 +286,11 @@ class Encoder:
                     "not encode (int, float, categorical, ordinal, constant)"
                 )
         return row
+
+
+def task(x: np.ndarray, value: float) -> np.ndarray:
+    """x with a last column `value` (the task input of a GP fitted on two tasks)."""
+    return np.hstack([x, np.full((len(x), 1), value)])
 
 
 def fit_gp(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Any:

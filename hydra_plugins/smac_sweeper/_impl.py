@@ -36,6 +36,7 @@ from ._journal import (
     state_record,
     sweep_record,
     tell_record,
+    warm_start_record,
 )
 from ._known import KnownObjectives
 from ._optimizer import Problem
@@ -44,6 +45,7 @@ from ._plan import make_plan, preflight
 from ._reference import ReferencePoint, changed_on_resume, resolve_reference
 from ._settings import check_against_app, known_functions, load_settings
 from ._trials import PENDING, SUCCESS, TimedTask, Trial, consecutive, read_outcome
+from ._warm_start import WarmStart, load_warm_start
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +81,25 @@ class SMACSweeperImpl:
         )
         preflight(self.plan, self.hydra_context, self.config)
         known = self._known_objectives()  # before anything is written
+        journal_path = self.sweep_dir / "journal.jsonl"
+        warm = None if journal_path.is_file() else self._load_warm_start()  # (as known)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         # what Hydra's own sweepers write: the composed config (hydra.overrides included)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        with Journal(self.sweep_dir / "journal.jsonl") as journal:
+        with Journal(journal_path) as journal:
             self.journal = journal
             journaled = replay(journal.read(), journal.path)
+            n_trials = self._start(journaled)
             problem = Problem(
                 space=self.plan.space,
                 objectives=list(s.objectives),
                 seed=s.seed,
                 budgets=self.budget.stages,
-                n_trials=self._start(journaled),
+                n_trials=n_trials,
                 sweep_dir=self.sweep_dir,
                 name=self.plan.sweep_name,
                 known=known,
+                warm_start=self._warm_start(journaled, warm),
             )
             self.optimizer = optimizer_class(s.algorithm)(problem, s)
             self._restore(journaled)
@@ -123,6 +129,29 @@ class SMACSweeperImpl:
             ) from err
         log.info(f"Known objectives of the default configuration: {values}")
         return known
+
+    def _load_warm_start(self) -> WarmStart:
+        default = self.plan.default_config() if self.settings.use_default_config else None
+        warm = load_warm_start(self.settings, self.plan.space, default)
+        if warm.configs:
+            log.info(
+                f"Warm start from {self.settings.warm_start.sweep_dir}: {len(warm.configs)} "
+                f"configurations of its front, {len(warm.observations)} of its results"
+            )
+        return warm
+
+    def _warm_start(self, journaled: Replay, chosen: WarmStart | None) -> WarmStart:
+        """The warm start: the journal's when it holds one (a resume asks what the first
+        session chose), else `chosen` (or chosen now), journaled."""
+        if journaled.warm_start is not None:
+            return WarmStart(**journaled.warm_start)
+        source = self.settings.warm_start.sweep_dir
+        if source is None:
+            return WarmStart([], [])
+        warm = self._load_warm_start() if chosen is None else chosen
+        record = warm_start_record(warm.configs, warm.observations, str(source), time.time())
+        self.journal.append(record)
+        return warm
 
     def _start(self, journaled: Replay) -> int:
         """Check a previous session's settings; journal this session. -> the sweep's

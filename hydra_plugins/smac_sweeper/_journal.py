@@ -14,6 +14,7 @@ The records, one builder and one reader each (the format of journals already on 
     tell     its result: status, objectives, metrics, cost told, duration, job dir, error
     state    the optimiser's state after a batch of asks (Hyperband's brackets)
     reference  the hypervolume's reference point, once fixed (_reference.py)
+    warm_start  the configurations an earlier sweep hands this one (_warm_start.py), once
 
 `replay` turns the records back into trials, the order they were told and the last state.
 """
@@ -70,8 +71,7 @@ class Journal:
 
     def read(self) -> list[dict[str, Any]]:
         """All complete records, in write order."""
-        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return read_records(self.path)
 
     def append(self, record: dict[str, Any]) -> None:
         assert self._fd is not None, "use the journal as a context manager"
@@ -95,6 +95,22 @@ class Journal:
                 end = last_start
         if end != len(data):
             os.truncate(self.path, end)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The complete records of a journal, in write order, without taking its lock (e.g.
+    an earlier sweep's, read for a warm start): a torn last line of a running or killed
+    writer is left out."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    records = []
+    for n, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if n < len(lines) - 1:
+                raise
+    return records
 
 
 def _to_json(value: Any) -> Any:
@@ -199,6 +215,23 @@ def read_reference(record: dict[str, Any]) -> ReferencePoint:
     return ReferencePoint(values=values, source=dict(record["source"]))
 
 
+def warm_start_record(
+    configs: list[dict[str, Any]], observations: list[dict[str, Any]], source: str, t: float
+) -> dict[str, Any]:
+    return {
+        "event": "warm_start",
+        "t": t,
+        "source": source,
+        "configs": configs,
+        "observations": observations,
+    }
+
+
+def read_warm_start(record: dict[str, Any]) -> dict[str, Any]:
+    """{configs, observations} (_warm_start.WarmStart's fields)."""
+    return {"configs": list(record["configs"]), "observations": list(record["observations"])}
+
+
 def state_record(state: Any, t: float) -> dict[str, Any]:
     # "intensifier": the key of journals written when SMAC's was the only state
     return {"event": "state", "t": t, "intensifier": state}
@@ -219,6 +252,7 @@ class Replay:
     state: Any = None  # the optimiser's last state record (None: none yet)
     reference: ReferencePoint | None = None  # the hypervolume's, once fixed
     walltime_used: float = 0.0  # seconds the sessions ran (session start -> its last record)
+    warm_start: dict[str, Any] | None = None  # {configs, observations}; None: no record
 
 
 def replay(records: list[dict[str, Any]], path: Path) -> Replay:
@@ -245,6 +279,8 @@ def replay(records: list[dict[str, Any]], path: Path) -> Replay:
             result.state = read_state(record)
         elif event == "reference":
             result.reference = read_reference(record)
+        elif event == "warm_start":
+            result.warm_start = read_warm_start(record)
         last = record.get("t", last)
     if start is not None and last is not None:
         result.walltime_used += last - start

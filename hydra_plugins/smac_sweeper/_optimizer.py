@@ -46,6 +46,18 @@ class Problem:
     name: str = "smac"  # the sweep's name (SMAC's run folder smac3_output/<name>/<seed>)
     # configurations -> their known objectives (hydra.sweeper.known_objectives, _known.py)
     known: Any = None
+    # an earlier sweep's configurations to ask right after the default (they count towards
+    # n_initial_configs) and its results (_warm_start.WarmStart); None: no warm start
+    warm_start: Any = None
+
+    @property
+    def initial_configs(self) -> list[dict[str, Any]]:
+        return [] if self.warm_start is None else list(self.warm_start.configs)
+
+    @property
+    def related(self) -> list[dict[str, Any]]:
+        """The earlier sweep's results, {config, cost} (gp_ehvi models them)."""
+        return [] if self.warm_start is None else list(self.warm_start.observations)
 
 
 class Optimizer(ABC):

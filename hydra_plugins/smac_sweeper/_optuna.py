@@ -33,9 +33,10 @@ where it does not change the objective. Ordinal hyperparameters are the index of
 choice (an IntDistribution keeps their order); constants are not searched.
 
 Initial design: the space's default configuration is the first trial (enqueued, with
-use_default_config), then random configurations until n_initial_configs (plus the
-default) trials are told, as SMAC's initial design does; n_initial_configs=null keeps
-Optuna's n_startup_trials (10, the default among them).
+use_default_config), then a warm start's configurations (enqueued, _warm_start.py), then
+random configurations until n_initial_configs (plus the default) trials are told, as
+SMAC's initial design does; n_initial_configs=null keeps Optuna's n_startup_trials (10,
+the default among them).
 
 Crashed trials are told as complete, with the crash cost the loop journals (_failures.py:
 the configured crash_cost, else the worst value seen plus the observed range), as SMAC is
@@ -89,6 +90,7 @@ from ._reference import proposal_reference
 from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
 from ._trials import Trial, config_key
+from ._warm_start import startup_trials
 from .config import SMACSweeperConf
 
 ALGORITHMS = ("optuna_gp", "optuna_tpe")
@@ -105,11 +107,9 @@ class OptunaOptimizer(Optimizer):
         self.seed = problem.seed
         self.algorithm = settings.algorithm
         self.use_default = settings.use_default_config
-        self.n_startup = (
-            None
-            if settings.n_initial_configs is None
-            else int(settings.n_initial_configs) + int(settings.use_default_config)
-        )
+        self.n_startup = startup_trials(settings, len(problem.initial_configs), unset=None)
+        default = [dict(self.space.get_default_configuration())] if self.use_default else []
+        self.fixed = default + list(problem.initial_configs)  # asked first, in order
         self.distributions = search_distributions(self.space)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
@@ -133,9 +133,9 @@ class OptunaOptimizer(Optimizer):
             config, stage = promotion
             self.promotion.record_ask(config, stage)
             return Suggestion(config=config, budget=stage, seed=self.seed)
-        if self.use_default and not self.study.get_trials(deepcopy=False):
-            default = dict(self.space.get_default_configuration())
-            self.study.enqueue_trial(self._params(default))
+        asked = len(self.study.get_trials(deepcopy=False))  # new configurations
+        if asked < len(self.fixed):
+            self.study.enqueue_trial(self._params(self.fixed[asked]))
         elif self.proposes:
             self.study.enqueue_trial(self._propose(trial_id))
         trial = self.study.ask(self.distributions)

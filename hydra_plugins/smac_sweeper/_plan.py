@@ -127,6 +127,8 @@ def make_plan(
     if s.algorithm == "gp_ehvi":  # (absent from the other algorithms' journals)
         fingerprint["known_objectives"] = known_functions(s)
         fingerprint["search_cost"] = s.search_cost
+    if s.warm_start.sweep_dir is not None:  # (absent from sweeps without one)
+        fingerprint["warm_start"] = OmegaConf.to_container(OmegaConf.structured(s.warm_start))
     return SweepPlan(
         settings=s,
         arguments=kept,

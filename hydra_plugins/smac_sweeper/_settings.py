@@ -92,6 +92,9 @@ def check(s: SMACSweeperConf) -> None:
                 s.known_objectives,
                 "leaves no objective to model: at least one must be measured by the trials",
             )
+    w = s.warm_start
+    if isinstance(w.n_configs, bool) or not isinstance(w.n_configs, int) or w.n_configs < 1:
+        raise bad("warm_start.n_configs", w.n_configs, "must be an integer >= 1")
     b = s.budget
     if b.variable is not None and s.algorithm == "gp_ehvi":
         raise bad(

@@ -158,8 +158,13 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
             else MeanAggregationStrategy(scenario)
         )
     initial = {}
+    warm = [Configuration(problem.space, values=c) for c in problem.initial_configs]
     if model_based:
-        initial["initial_design"] = initial_design(facade_cls, scenario, settings, problem)
+        initial["initial_design"] = initial_design(facade_cls, scenario, settings, problem, warm)
+    elif warm:  # random search: the default, the warm start's, then random ones
+        initial["initial_design"] = facade_cls.get_initial_design(
+            scenario, additional_configs=list(warm)
+        )
     return facade_cls(
         scenario,
         target_function=None,
@@ -172,7 +177,11 @@ def make_smac(problem: Problem, settings: SMACSweeperConf) -> Any:
 
 
 def initial_design(
-    facade_cls: Any, scenario: Scenario, settings: SMACSweeperConf, problem: Problem
+    facade_cls: Any,
+    scenario: Scenario,
+    settings: SMACSweeperConf,
+    problem: Problem,
+    warm: list[Configuration],
 ) -> Any:
     """SMAC's initial design for the model-based facades, with two changes.
 
@@ -183,28 +192,36 @@ def initial_design(
     Hyperband bookkeeping untouched; rejecting a duplicate ask would not.
 
     The default configuration first (SMAC appends it): the first trial is the default,
-    whose values fix the hypervolume's reference point (_reference.py).
+    whose values fix the hypervolume's reference point (_reference.py). Then a warm start's
+    configurations (SMAC's additional configurations, _warm_start.py), which count towards
+    n_initial_configs: the design's own fill the rest.
     """
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"additional_configs": list(warm)}
     if settings.n_initial_configs is not None:
         # max_ratio=1: SMAC would still cap an explicit n_configs at 25 % of n_trials.
-        kwargs = {"n_configs": int(settings.n_initial_configs), "max_ratio": 1.0}
+        n_configs = max(int(settings.n_initial_configs) - len(warm), 0)
+        kwargs |= {"n_configs": n_configs, "max_ratio": 1.0}
     design = facade_cls.get_initial_design(scenario, **kwargs)
     default = int(settings.use_default_config)
     if problem.budgets:
         first = first_bracket_size(problem.budgets[0], problem.budgets[-1], settings.budget.eta)
-        need = min(first - default, problem.n_trials - default)
+        need = min(first - default, problem.n_trials - default) - len(warm)
         if design.meta["n_configs"] < need:
             log.info(
-                f"Initial design: {need} configurations (+ the default), enough for "
-                f"Hyperband's first bracket of {first}, instead of {design.meta['n_configs']}"
+                f"Initial design: {need} configurations (+ the default and the warm start's), "
+                f"enough for Hyperband's first bracket of {first}, instead of "
+                f"{design.meta['n_configs']}"
             )
-            design = facade_cls.get_initial_design(scenario, n_configs=need, max_ratio=1.0)
+            design = facade_cls.get_initial_design(
+                scenario, n_configs=need, max_ratio=1.0, additional_configs=list(warm)
+            )
     select = design.select_configurations
+    start = scenario.configspace.get_default_configuration() if default else None
 
     def default_first() -> list[Configuration]:
         configs = select()
         extra = [c for c in configs if c in design._additional_configs]
+        extra.sort(key=lambda c: c != start)  # the default, then the warm start's in order
         return extra + [c for c in configs if c not in extra]
 
     design.select_configurations = default_first

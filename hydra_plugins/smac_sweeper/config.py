@@ -52,6 +52,19 @@ class WandbConf:
 
 
 @dataclass
+class WarmStartConf:
+    # The folder of an earlier sweep of this sweeper (its journal.jsonl), e.g. of the same
+    # space on another data sample or with fewer epochs; null = no warm start. Its Pareto
+    # front's configurations (of this sweep's objectives) are asked after the default, in
+    # order of greedy hypervolume contribution; they count towards n_initial_configs.
+    sweep_dir: str | None = None
+    n_configs: int = 4  # at most this many of them
+    # gp_ehvi: fit its GP on the earlier sweep's results too, the task as one more input
+    # (false: the configurations alone, as for the other algorithms)
+    observations: bool = True
+
+
+@dataclass
 class SMACSweeperConf:
     _target_: str = "hydra_plugins.smac_sweeper.smac_sweeper.SMACSweeper"
     # The search space (see _space.py); the presets fill it from config group search_space.
@@ -104,6 +117,7 @@ class SMACSweeperConf:
     # gp_ehvi: a metric of the trials' results that measures what a trial cost (e.g.
     # energy/total_kwh); the acquisition is EHVI per unit of its prediction. null = EHVI.
     search_cost: str | None = None
+    warm_start: WarmStartConf = field(default_factory=WarmStartConf)  # see _warm_start.py
     override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
     sweep_name: str | None = None  # W&B group; null = derived from hydra.sweep.dir
     wandb: WandbConf = field(default_factory=WandbConf)

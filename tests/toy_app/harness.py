@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +101,27 @@ def calls(sweep_dir: Path) -> list[dict[str, Any]]:
     if not folder.exists():
         return []
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def kill_inside_a_trial(args: list[str], cwd: Path, told: int) -> None:
+    """Start `toy.py -m args` and kill -9 it once `told` trials are told and one more is
+    inside the task (give the toy a `sleep`)."""
+    sweep_dir = Path(next(a for a in args if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
+    first = subprocess.Popen(
+        command(args), cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+    def n_told() -> int:
+        if not (sweep_dir / "journal.jsonl").exists():
+            return 0
+        return sum(r["event"] == "tell" for r in read_journal(sweep_dir))
+
+    try:
+        deadline = time.monotonic() + 180
+        while n_told() < told or len(calls(sweep_dir)) <= n_told():
+            assert first.poll() is None, first.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the first sweep did not get going"
+            time.sleep(0.02)
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
