@@ -24,6 +24,17 @@ the same wall time per sweep, several sweeper seeds, ten methods, all run throug
     gp_ehvi       hydra/sweeper=gp_ehvi: a GP on the error, EHVI with the analytic energy
                   known before training, per unit of predicted search energy, 9 epochs each
     gp_ehvi_nocost  gp_ehvi with search_cost=null (EHVI alone)
+    random_warm, tpe_hv_warm, gp_ehvi_warm
+                  random, tpe_hv and gp_ehvi warm-started (hydra.sweeper.warm_start) from
+                  one earlier sweep of a related task, SOURCE: tpe_hv for 100 s on
+                  another 5 % sample of Fashion-MNIST with another initialisation
+                  (seed=1) and a third of the epochs (3); its front's configurations
+                  (at most 4) are asked after the default. The source sweep runs once
+                  (kept in the runs folder); its energy is reported apart, not counted
+                  in the warm-started sweeps' search energy (it was spent before, on
+                  another task). gp_ehvi_warm also fits its GP on SOURCE's results (the
+                  task as an input); gp_ehvi_warm_configs is it without them, and
+                  gp_ehvi_warm2 it with 2 transferred configurations instead of 4
 
 Objectives of every method: val/error and energy/model_uj_per_image (the analytic energy of
 one inference). Every trial uses the same data split and initialisation (`seed=0`), so the
@@ -104,11 +115,31 @@ METHODS = {
     # predicted search energy; and the same without the cost (EHVI alone)
     "gp_ehvi": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
     "gp_ehvi_nocost": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
+    # the same three warm-started from SOURCE's front (sweep_command adds its folder)
+    "random_warm": ["hydra/sweeper=random", FULL_EPOCHS],
+    "tpe_hv_warm": ["hydra/sweeper=optuna_tpe_hv", FULL_EPOCHS],
+    "gp_ehvi_warm": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
+    # gp_ehvi_warm without the earlier results in its GP (the configurations alone)
+    "gp_ehvi_warm_configs": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
+    # gp_ehvi_warm with 2 transferred configurations: its GP proposes from the 4th trial
+    "gp_ehvi_warm2": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
 }  # fmt: skip
+WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
+# The earlier sweep the WARM methods start from: a related task, not this one (another data
+# sample and initialisation, a third of the epochs), searched by tpe_hv for 100 s.
+SOURCE = {
+    "method": "tpe_hv",
+    "seed": 0,  # the sweeper's
+    "walltime_s": 100.0,
+    "task": {"seed=0": "seed=1", FULL_EPOCHS: "trainer.max_epochs=3"},  # replaces
+    "dir": "source/tpe_hv_seed1_3epochs",  # under --runs-dir
+}
 # what a method sets on top of the shared settings of sweep_command (given after them)
 METHOD_SETTINGS = {
     "tpe_hv_init1": ["hydra.sweeper.n_initial_configs=1"],
     "gp_ehvi_nocost": ["hydra.sweeper.search_cost=null"],
+    "gp_ehvi_warm_configs": ["hydra.sweeper.warm_start.observations=false"],
+    "gp_ehvi_warm2": ["hydra.sweeper.warm_start.n_configs=2"],
 }
 BASELINE = "random"
 OBJECTIVES = ("val/error", "energy/model_uj_per_image")
@@ -172,11 +203,45 @@ def sweep_command(
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
         *METHOD_SETTINGS.get(method, []),
+        *([f"hydra.sweeper.warm_start.sweep_dir={source_dir(sweep_dir.parent.parent)}"]
+          if method in WARM else []),
     ]  # fmt: skip
 
 
-def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path, reference) -> dict:
-    """Run one sweep unless it finished before; -> its launch/end times."""
+def source_dir(runs_dir: Path) -> Path:
+    return runs_dir / SOURCE["dir"]
+
+
+def source_command(runs_dir: Path, reference: list[float]) -> list[str]:
+    """SOURCE's sweep: its method's command with the task's overrides replaced."""
+    command = sweep_command(SOURCE["method"], SOURCE["seed"], SOURCE["walltime_s"],
+                            source_dir(runs_dir), reference)  # fmt: skip
+    return [SOURCE["task"].get(arg, arg) for arg in command]
+
+
+def run_source(runs_dir: Path, reference: list[float]) -> dict:
+    """SOURCE's sweep (run once, then kept) -> what it cost and found."""
+    folder = source_dir(runs_dir)
+    times = run_sweep(SOURCE["method"], -1, 0, folder, reference,
+                      command=source_command(runs_dir, reference))  # fmt: skip
+    rows = read_trials("source", SOURCE["seed"], folder, times)
+    ok = [r for r in rows if r["status"] == "success"]
+    return {
+        "command": " ".join(["python", *source_command(Path("RUNS"), reference)[1:]]),
+        "trials": len(rows),
+        "search_energy_wh": 1000 * sum(r["energy_kwh"] for r in rows),
+        "hypervolume_on_its_task": hypervolume(
+            [[r["val_error"], r["model_uj"]] for r in ok], reference
+        )
+        / math.prod(reference),
+    }
+
+
+def run_sweep(
+    method: str, seed: int, walltime: float, sweep_dir: Path, reference, command=None
+) -> dict:
+    """Run one sweep (`command`, else the method's) unless it finished before; -> its
+    launch/end times."""
     done = sweep_dir / "bench_done.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -188,7 +253,7 @@ def run_sweep(method: str, seed: int, walltime: float, sweep_dir: Path, referenc
     launched = time.time()
     with open(sweep_dir / "bench.log", "w") as log:
         proc = subprocess.run(
-            sweep_command(method, seed, walltime, sweep_dir, reference),
+            command or sweep_command(method, seed, walltime, sweep_dir, reference),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
     record = {"launched": launched, "ended": time.time(), "returncode": proc.returncode}
@@ -578,6 +643,11 @@ def main() -> None:
         parser.error(f"--methods must include {BASELINE} (the target comes from it)")
 
     reference = reference_point()
+    source = None
+    if set(WARM) & set(args.methods):
+        if args.analyze_only and not (source_dir(args.runs_dir) / "bench_done.json").exists():
+            sys.exit(f"no finished source sweep in {source_dir(args.runs_dir)}")
+        source = run_source(args.runs_dir, reference["values"])
     runs = {}
     for seed in args.seeds:
         for method in args.methods:
@@ -599,6 +669,7 @@ def main() -> None:
         "sweep (a continued trial's own stage; crashes report 0)",
         "walltime_limit_s": args.walltime,
         "methods": {m: METHODS[m] for m in args.methods},
+        **({"warm_start_source": {**SOURCE, **source}} if source else {}),
         "command": " ".join(
             ["python", *sweep_command(BASELINE, 0, args.walltime, Path("DIR"), ref)[1:]]
         ),
