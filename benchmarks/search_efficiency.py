@@ -577,7 +577,8 @@ def plot(by_run, methods, seeds, target, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # one colour per plotted method
+    colors = {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
     labels = ("wall time of the sweep (s, after imports)",
               "energy of the search's trials (Wh, CodeCarbon)")  # fmt: skip
     for axis, (ax, label, scale) in enumerate(zip(axes, labels, (1.0, 1000.0), strict=True)):
@@ -591,7 +592,7 @@ def plot(by_run, methods, seeds, target, path: Path) -> None:
                 [[value_at(by_run[k], axis, x) if axis == 0 or x <= end else np.nan
                   for x in grid] for k, end in zip(keys, ends, strict=True)]
             )  # fmt: skip
-            color = colors.get(m)
+            color = colors[m]
             ax.plot(grid * scale, np.nanmedian(values, 0), color=color, label=f"{m} (median)")
             ax.fill_between(grid * scale, np.nanmin(values, 0), np.nanmax(values, 0),
                             color=color, alpha=0.15)  # fmt: skip
