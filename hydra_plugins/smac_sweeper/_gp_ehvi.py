@@ -83,13 +83,16 @@ class GPEHVIOptimizer(Optimizer):
         assert self.known is not None or not self.known_names, "known_objectives: no function"
         self.search_cost = settings.search_cost
         self.use_default = settings.use_default_config
-        default = [self._plain(self.space.get_default_configuration())] if self.use_default else []
-        self.fixed = default + list(problem.initial_configs)  # asked first, in order
+        self.fixed = problem.first_configs(self.use_default)  # asked first, in order
         self.n_startup = startup_trials(settings, len(problem.initial_configs), unset=3)
         self.configured_reference = dict(settings.reference_point)
         self.encoder = Encoder(self.space)
         # a warm start's results (_warm_start.py): the related task's rows of each GP
-        self.related = [(r["config"], [float(v) for v in r["cost"]]) for r in problem.related]
+        related = problem.related
+        self.x_related = self.encoder(r["config"] for r in related)
+        self.y_related = np.array([r["cost"] for r in related], dtype=float).reshape(
+            len(related), len(self.objectives)
+        )
         self.asked: dict[int, Trial | Suggestion] = {}  # trial id -> what was asked, in order
         self.told: dict[int, Trial] = {}
 
@@ -128,9 +131,8 @@ class GPEHVIOptimizer(Optimizer):
         costs = np.array([t.cost for t in told], dtype=float)
         modelled = [i for i, name in enumerate(self.objectives) if name not in self.known_names]
         # a positive objective (an error) on the log scale: the GP resolves the good region
-        related = np.array([c for _, c in self.related], dtype=float).reshape(-1, costs.shape[1])
         log_scale = tuple(
-            i in modelled and bool(np.all(costs[:, i] > 0) and np.all(related[:, i] > 0))
+            i in modelled and bool(np.all(costs[:, i] > 0) and np.all(self.y_related[:, i] > 0))
             for i in range(costs.shape[1])
         )
         models = {i: self._fit(x_told, costs[:, i], i, log_scale[i], rng) for i in modelled}
@@ -161,11 +163,10 @@ class GPEHVIOptimizer(Optimizer):
         results, on those too, the task as one more input (1: this sweep, 0: the related
         one; its length scale, fitted like the others, is how far the two agree), and the
         predictions are this task's."""
-        if not self.related:
+        if not len(self.x_related):
             return fit_gp(x, np.log(y) if log_scale else y, rng)
-        x_related = self.encoder(c for c, _ in self.related)
-        y = np.concatenate([y, [c[i] for _, c in self.related]])
-        gp = fit_gp(np.vstack([task(x, 1.0), task(x_related, 0.0)]),
+        y = np.concatenate([y, self.y_related[:, i]])
+        gp = fit_gp(np.vstack([task(x, 1.0), task(self.x_related, 0.0)]),
                     np.log(y) if log_scale else y, rng)  # fmt: skip
         return lambda z: gp(task(z, 1.0))
 

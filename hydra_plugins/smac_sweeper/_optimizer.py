@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._space import default_config
 from ._trials import Trial
 
 
@@ -53,6 +54,11 @@ class Problem:
     @property
     def initial_configs(self) -> list[dict[str, Any]]:
         return [] if self.warm_start is None else list(self.warm_start.configs)
+
+    def first_configs(self, use_default: bool) -> list[dict[str, Any]]:
+        """Asked before anything is sampled, in order: the space's default (with
+        use_default_config), then the warm start's configurations."""
+        return ([default_config(self.space)] if use_default else []) + self.initial_configs
 
     @property
     def related(self) -> list[dict[str, Any]]:

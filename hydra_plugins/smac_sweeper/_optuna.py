@@ -108,8 +108,7 @@ class OptunaOptimizer(Optimizer):
         self.algorithm = settings.algorithm
         self.use_default = settings.use_default_config
         self.n_startup = startup_trials(settings, len(problem.initial_configs), unset=None)
-        default = [dict(self.space.get_default_configuration())] if self.use_default else []
-        self.fixed = default + list(problem.initial_configs)  # asked first, in order
+        self.fixed = problem.first_configs(self.use_default)  # asked first, in order
         self.distributions = search_distributions(self.space)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from ._budget import Budget, make_budget
 from ._overrides import fixed_overrides, is_hydra_override, trial_overrides
 from ._settings import known_functions
-from ._space import build_space, to_python
+from ._space import build_space, default_config
 from ._trials import Trial
 from .config import SMACSweeperConf
 
@@ -88,7 +88,7 @@ class SweepPlan:
 
     def default_config(self) -> dict[str, Any]:
         """The search space's default configuration, as a trial's config holds it."""
-        return {k: to_python(v) for k, v in self.space.get_default_configuration().items()}
+        return default_config(self.space)
 
 
 def make_plan(

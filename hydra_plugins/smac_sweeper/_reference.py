@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._space import to_python
+from ._space import default_config
 from ._trials import SUCCESS, Trial
 
 CONFIGURED = "configured"
@@ -85,9 +85,7 @@ def proposal_reference(
     """The reference a model-based proposal aims at, by the loop's rule, from the told
     trials (in told order): the default's trial when it succeeded, else the first success
     (sweep_over, so that a sweep whose default crashed is not random throughout)."""
-    default = None
-    if use_default:
-        default = {k: to_python(v) for k, v in space.get_default_configuration().items()}
+    default = default_config(space) if use_default else None
     reference = resolve_reference(objectives, configured, told, default, sweep_over=True)
     return None if reference is None else reference.as_list(objectives)
 

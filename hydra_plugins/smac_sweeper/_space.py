@@ -221,6 +221,11 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
+def default_config(space: Any) -> dict[str, Any]:
+    """The space's default configuration as a trial's config holds it (plain values)."""
+    return {k: to_python(v) for k, v in space.get_default_configuration().items()}
+
+
 def to_python(value: Any) -> Any:
     """numpy scalars (ConfigSpace returns np.str_, np.int64 ...) -> plain Python values."""
     item = getattr(value, "item", None)

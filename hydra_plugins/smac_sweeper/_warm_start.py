@@ -82,12 +82,12 @@ def load_warm_start(s: SMACSweeperConf, space: Any, default: dict[str, Any] | No
     top = max((t.budget for t in told if t.budget is not None), default=None)
     told = [t for t in told if t.budget == top]  # its highest fidelity told
     points = np.array([[float(t.objectives[o]) for o in objectives] for t in told])
-    front = [told[i] for i in np.flatnonzero(pareto_mask(points))]
+    mapped = [in_space(t.config, space) for t in told]  # None: outside this space
+    front = np.flatnonzero(pareto_mask(points))
     reference = _reference(earlier.reference, objectives, points)
-    ordered = greedy_order([[float(t.objectives[o]) for o in objectives] for t in front], reference)
     configs, taken, outside = [], {config_key(default)} if default else set(), 0
-    for i in ordered:
-        config = in_space(front[i].config, space)
+    for i in greedy_order(points[front].tolist(), reference):
+        config = mapped[front[i]]
         if config is None:
             outside += 1
         elif config_key(config) not in taken:
@@ -98,9 +98,9 @@ def load_warm_start(s: SMACSweeperConf, space: Any, default: dict[str, Any] | No
                     "are outside this search space; left out")  # fmt: skip
     room = s.n_trials - int(default is not None)
     observations = [
-        {"config": config, "cost": [float(t.objectives[o]) for o in objectives]}
-        for t in told
-        if s.warm_start.observations and (config := in_space(t.config, space)) is not None
+        {"config": config, "cost": point.tolist()}
+        for config, point in zip(mapped, points, strict=True)
+        if s.warm_start.observations and config is not None
     ]
     return WarmStart(configs[: max(0, min(int(s.warm_start.n_configs), room))], observations)
 
