@@ -66,7 +66,11 @@ RANGES: dict[str, Range] = {
 }
 # schedule_epochs: in [trainer.max_epochs, inf) (a shorter schedule would rise again)
 WANDB_MODES = ("online", "offline", "disabled")
-CHOICES: dict[str, tuple[str, ...]] = {"logger.wandb.mode": WANDB_MODES}
+SCHEDULE_INTERVALS = ("epoch", "step")  # when the LR scheduler steps (schedule_interval)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "logger.wandb.mode": WANDB_MODES,
+    "schedule_interval": SCHEDULE_INTERVALS,
+}
 EVALUATE_RANGES: dict[str, Range] = {
     "seeds": Range(1, integer=True),
     "test_images": Range(1, integer=True),
@@ -88,6 +92,12 @@ def check_config(cfg: DictConfig) -> None:
     check_keys(
         cfg, RANGES | {"data.val_size": val_size_range(cfg), "schedule_epochs": schedule}, CHOICES
     )
+    scheduler = cfg.get("scheduler") or {}
+    if cfg.get("schedule_interval") == "step" and scheduler and "T_max" not in scheduler:
+        raise ConfigError(
+            f"schedule_interval=step needs a scheduler whose period is T_max in epochs "
+            f"(scheduler=cosine); got {scheduler.get('_target_')}"
+        )
     with key_prefix("quantization"):
         ShiftConfig(**cfg.quantization)
     check_energy(cfg.energy)

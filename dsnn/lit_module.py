@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from dsnn.config_checks import SCHEDULE_INTERVALS
 from dsnn.shift import ShiftLayer, project_shift_parameters, shift_penalty
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ class DSNNLitModule(L.LightningModule):
         optimizer: a partial optimizer (Hydra `_partial_: true`), completed with the
             parameter groups in `configure_optimizers`.
         scheduler: a partial LR scheduler, or None for a constant learning rate.
+        scheduler_interval: "epoch" steps the scheduler after every epoch; "step" after
+            every optimizer step, its period `T_max` (given in epochs) then counted in
+            steps, so that even a 1-epoch run anneals its learning rate.
         shift_penalty: coefficient of DeepShift-PS's 0.5 * sum((2^P)^2) regulariser.
         shift_lr_scale: learning-rate factor of the PS shift and sign parameters.
     """
@@ -75,11 +80,18 @@ class DSNNLitModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         shift_penalty: float = 0.0,
         shift_lr_scale: float = 1.0,
+        scheduler_interval: str = "epoch",
     ):
         super().__init__()
+        if scheduler_interval not in SCHEDULE_INTERVALS:
+            raise ValueError(
+                f"scheduler_interval={scheduler_interval!r}; allowed: "
+                + ", ".join(SCHEDULE_INTERVALS)
+            )
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
         self.shift_penalty = float(shift_penalty)
         self.shift_lr_scale = float(shift_lr_scale)
         self._diverged: torch.Tensor | None = None  # any non-finite loss since the last check
@@ -159,8 +171,23 @@ class DSNNLitModule(L.LightningModule):
             )  # fmt: skip
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        factory = self.scheduler_factory
+        if self.scheduler_interval == "step":
+            factory = functools.partial(factory, T_max=self._period_in_steps(factory))
+        scheduler = factory(optimizer=optimizer)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
+
+    def _period_in_steps(self, factory: Callable) -> int:
+        """The scheduler's period `T_max`, configured in epochs (`schedule_epochs`), in
+        optimizer steps: epochs x this run's steps per epoch (a continued run has the same)."""
+        epochs = getattr(factory, "keywords", {}).get("T_max")
+        if epochs is None:
+            raise ValueError(
+                "schedule_interval=step needs a scheduler whose period is T_max in epochs "
+                "(scheduler=cosine)"
+            )
+        steps_per_epoch = self.trainer.estimated_stepping_batches / self.trainer.max_epochs
+        return max(1, round(float(epochs) * steps_per_epoch))

@@ -148,6 +148,7 @@ def build_lit_module(cfg: DictConfig, datamodule) -> DSNNLitModule:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         shift_penalty=cfg.shift_penalty,
         shift_lr_scale=cfg.get("shift_lr_scale", 1.0),
+        scheduler_interval=cfg.get("schedule_interval", "epoch"),
     )
 
 

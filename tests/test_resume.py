@@ -29,12 +29,17 @@ def _weights(run_dir):
 
 
 @pytest.mark.parametrize(
-    "shift_type, per_epoch_val", [("Q", "false"), ("PS", "false"), ("PS", "true")]
-)
+    "shift_type, per_epoch_val, interval",
+    [("Q", "false", "epoch"), ("PS", "false", "epoch"), ("PS", "true", "epoch"),
+     ("Q", "false", "step")],
+)  # fmt: skip
 def test_one_then_two_epochs_equal_three_in_one_go(
-    compose_cfg, tmp_path, shift_type, per_epoch_val
+    compose_cfg, tmp_path, shift_type, per_epoch_val, interval
 ):
-    q = f"quantization.shift_type={shift_type} val_every_epoch={per_epoch_val}".split()
+    q = (
+        f"quantization.shift_type={shift_type} val_every_epoch={per_epoch_val} "
+        f"schedule_interval={interval}"
+    ).split()
     whole = _run(compose_cfg, tmp_path / "whole", *q, "trainer.max_epochs=3")
     _run(compose_cfg, tmp_path / "first", *q, "trainer.max_epochs=1")
     cont = _run(
