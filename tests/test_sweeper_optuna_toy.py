@@ -1,7 +1,7 @@
 """Sweeps with the Optuna algorithms (optuna_gp, optuna_tpe) on the toy app, in-process:
 crashes, a sweep that only fails, parallel batches with joblib, the seed, a resume, the
-intensifier they take with a budget (pareto_promotion, with continuation) and SMAC's that
-they refuse."""
+intensifiers they take with a budget (pareto_promotion, with continuation; hv_promotion,
+each stage afresh) and SMAC's that they refuse."""
 
 from __future__ import annotations
 
@@ -135,8 +135,9 @@ def test_smacs_intensifier_with_a_budget_is_refused_in_one_line(tmp_path, algori
     with pytest.raises(ValueError) as err:
         run_inprocess(args)
     assert str(err.value) == (
-        f"hydra.sweeper.intensifier='hyperband' is invalid: must be pareto_promotion with "
-        f"algorithm={algorithm} and a budget (hyperband and successive_halving are SMAC's)"
+        f"hydra.sweeper.intensifier='hyperband' is invalid: must be pareto_promotion or "
+        f"hv_promotion with algorithm={algorithm} and a budget (hyperband and "
+        "successive_halving are SMAC's)"
     )
     assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
 
@@ -219,42 +220,6 @@ def test_pareto_promotion_with_continuation_on_the_epochs(tmp_path, case):
     assert results["hypervolume"] > 0
 
 
-def test_pareto_promotion_with_crashes_and_parallel_batches(tmp_path):
-    sweep = tmp_path / "epochs-joblib"
-    run_inprocess(
-        overrides(
-            sweep,
-            *EPOCHS,
-            "hydra.sweeper.n_trials=14",
-            "hydra.sweeper.n_workers=2",
-            "fail=mixed",
-            "hydra.sweeper.max_failure_rate=0.9",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-        )
-    )
-    rows = read_csv(sweep / "trials.csv")
-    assert len(rows) == 14 and Counter(r["batch"] for r in rows) == {str(b): 2 for b in range(7)}
-    crashed = [r for r in rows if r["status"] == "crashed"]
-    assert crashed and all(r["budget"] == "1" for r in crashed)  # never promoted
-    _promotions_follow_the_rule(sweep)
-    asked = [(r["n"], r["x"], r["budget"]) for r in rows]
-    assert len(set(asked)) == len(asked)  # no stage of a configuration asked twice
-
-
-def test_pareto_promotion_resumes_with_the_trials_of_the_uninterrupted_sweep(tmp_path):
-    run_inprocess(overrides(tmp_path / "whole", *EPOCHS, "hydra.sweeper.n_trials=16"))
-    run_inprocess(overrides(tmp_path / "parts", *EPOCHS, "hydra.sweeper.n_trials=7"))
-    run_inprocess(overrides(tmp_path / "parts", *EPOCHS, "hydra.sweeper.n_trials=16"))
-    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "budget", "resumed_from")
-    whole, parts = (
-        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
-        for name in ("whole", "parts")
-    )
-    assert len(whole) == 16 and parts == whole
-    assert {r[6] for r in whole[7:]} >= {"1", "3"}  # new and promoted trials after the resume
-
-
 # multi_objective=hypervolume: TPE by the override (fast; the preset optuna_tpe_hv sets
 # the same, test_sweeper_presets.py), GPSampler by its preset (slow)
 HYPERVOLUME = [
@@ -309,3 +274,130 @@ def test_hypervolume_mode_resumes_with_the_trials_of_the_uninterrupted_sweep(
     )
     assert len(whole) == 7 and parts == whole  # trials 4-6 from the model, after the resume
     assert len({tuple(r[:6]) for r in whole}) == 7
+
+
+# intensifier=hv_promotion: each stage trained afresh (no continuation); a configuration goes
+# up once among the top floor(n / eta) of its stage by exclusive hypervolume contribution
+HV_PROMOTION = (
+    "optuna_tpe_hv_epochs",
+    TOY_OBJECTIVES,
+    "hydra.sweeper.n_initial_configs=3",
+    "hydra.sweeper.intensifier=hv_promotion",
+    "hydra.sweeper.budget.continuation=false",
+    "++hydra.sweeper.reference_point={val/error:1.0,emissions/total_g:0.1}",
+)
+
+
+def _exclusive_2d(points, reference):
+    """Each point's exclusive hypervolume contribution (minimisation): the area of the box
+    below `reference` that only it dominates, HV(all) - HV(all but it), with the union of
+    the points' rectangles measured by a sweep along the first objective."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+
+    def union(pts):
+        pts = sorted((p for p in pts if np.all(p < reference)), key=lambda p: p[0])
+        area, lowest = 0.0, reference[1]
+        for k, (x, y) in enumerate(pts):
+            lowest = min(lowest, y)
+            right = pts[k + 1][0] if k + 1 < len(pts) else reference[0]
+            area += (right - x) * (reference[1] - lowest)
+        return area
+
+    whole = union(points)
+    return np.array([whole - union(np.delete(points, i, axis=0)) for i in range(len(points))])
+
+
+def _hv_promotions_follow_the_rule(sweep, eta=3):
+    """Every ask above 1 epoch promoted a configuration whose result one stage below was,
+    at that ask, among the top floor(n / eta) of that stage's results by exclusive area;
+    recomputed from the journal in order. -> (promotions, results that never went up)."""
+    records = read_journal(sweep)
+    reference = np.array([1.0, 0.1])
+    key = lambda config: json.dumps(config, sort_keys=True)  # noqa: E731
+    asked = {r["trial_id"]: r for r in records if r["event"] == "ask"}
+    results = {1.0: [], 3.0: []}  # (config, cost) told so far, by stage
+    promotions, below = 0, {1.0: 3.0, 3.0: 9.0}
+    for record in records:
+        if record["event"] == "tell" and record["status"] == "success":
+            budget = asked[record["trial_id"]]["budget"]
+            if budget in results:
+                results[budget].append((key(asked[record["trial_id"]]["config"]), record["cost"]))
+        elif record["event"] == "ask" and record["budget"] > 1:
+            stage = {3.0: 1.0, 9.0: 3.0}[record["budget"]]
+            peers = results[stage]
+            areas = _exclusive_2d([c for _, c in peers], reference)
+            quota = len(peers) // eta
+            top = {peers[i][0] for i in np.argsort(-areas, kind="stable")[:quota] if areas[i] > 0}
+            assert key(record["config"]) in top, record["trial_id"]
+            assert record.get("resumed_from") is None  # trained afresh
+            promotions += 1
+    up = {(key(a["config"]), a["budget"]) for a in asked.values()}
+    stayed = sum(
+        (config, below[stage]) not in up for stage, peers in results.items() for config, _ in peers
+    )
+    return promotions, stayed
+
+
+def test_hv_promotion_promotes_the_top_third_by_contribution_and_trains_afresh(tmp_path):
+    sweep = tmp_path / "hvp"
+    run_inprocess(overrides(sweep, *HV_PROMOTION, "hydra.sweeper.n_trials=30"))
+    rows = read_csv(sweep / "trials.csv")
+    assert len(rows) == 30 and all(r["status"] == "success" for r in rows)
+    assert [r["budget"] for r in rows[:3]] == ["1", "1", "1"]  # no promotion before 3 results
+    promoted, stayed = _hv_promotions_follow_the_rule(sweep)
+    counts = Counter(r["budget"] for r in rows)
+    assert promoted == counts["3"] + counts["9"] and counts["3"] >= 4 and counts["9"] >= 1
+    assert counts["1"] >= 2 * counts["3"] and stayed >= counts["1"] // 2  # a stage screens
+    assert all(float(r["train/stage_epochs"]) == float(r["budget"]) for r in rows)
+    assert all(r["resumed_from"] == "" for r in rows)
+    front = read_csv(sweep / "pareto.csv")
+    assert front and {r["budget"] for r in front} == {"9"}
+
+
+# both promotion rules: their rule holds with crashes in joblib batches of 2, and a resume
+# asks what the uninterrupted sweep asked; (settings, rule check, trials before the resume)
+PROMOTION_RULES = {
+    "pareto_promotion": (EPOCHS, _promotions_follow_the_rule, 7),
+    "hv_promotion": (HV_PROMOTION, _hv_promotions_follow_the_rule, 8),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(PROMOTION_RULES))
+def test_promotion_with_crashes_and_parallel_batches(tmp_path, rule):
+    settings, follows_the_rule, _ = PROMOTION_RULES[rule]
+    sweep = tmp_path / "epochs-joblib"
+    run_inprocess(
+        overrides(
+            sweep,
+            *settings,
+            "hydra.sweeper.n_trials=16",
+            "hydra.sweeper.n_workers=2",
+            "fail=mixed",
+            "hydra.sweeper.max_failure_rate=0.9",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        )
+    )
+    rows = read_csv(sweep / "trials.csv")
+    assert len(rows) == 16 and Counter(r["batch"] for r in rows) == {str(b): 2 for b in range(8)}
+    crashed = [r for r in rows if r["status"] == "crashed"]
+    assert crashed and all(r["budget"] == "1" for r in crashed)  # never promoted
+    promoted, _ = follows_the_rule(sweep)
+    assert promoted >= 1
+    asked = [(r["n"], r["x"], r["budget"]) for r in rows]
+    assert len(set(asked)) == len(asked)  # no stage of a configuration asked twice
+
+
+@pytest.mark.parametrize("rule", sorted(PROMOTION_RULES))
+def test_promotion_resumes_with_the_trials_of_the_uninterrupted_sweep(tmp_path, rule):
+    settings, _, first = PROMOTION_RULES[rule]
+    run_inprocess(overrides(tmp_path / "whole", *settings, "hydra.sweeper.n_trials=16"))
+    run_inprocess(overrides(tmp_path / "parts", *settings, f"hydra.sweeper.n_trials={first}"))
+    run_inprocess(overrides(tmp_path / "parts", *settings, "hydra.sweeper.n_trials=16"))
+    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "budget", "resumed_from")
+    whole, parts = (
+        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("whole", "parts")
+    )
+    assert len(whole) == 16 and parts == whole
+    assert {r[6] for r in whole[first:]} >= {"1", "3"}  # new and promoted trials after it

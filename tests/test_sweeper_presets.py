@@ -228,3 +228,14 @@ def test_tpe_hv_epochs_preset_promotes_on_the_epochs_with_continuation():
     assert hyperband_stages(settings.budget) == [1.0, 3.0, 9.0]
     epochs = OmegaConf.load(CONF / "search_space" / "epochs.yaml")
     assert OmegaConf.to_container(sweeper.search_space) == OmegaConf.to_container(epochs)
+
+
+def test_tpe_hv_asha_preset_promotes_by_contribution_and_trains_each_stage_afresh():
+    from hydra_plugins.smac_sweeper._settings import load_settings
+
+    sweeper = _compose("hydra/sweeper=optuna_tpe_hv_asha").hydra.sweeper
+    settings, _ = load_settings(sweeper)  # the settings check passes
+    assert (settings.algorithm, settings.multi_objective) == ("optuna_tpe", "hypervolume")
+    assert settings.intensifier == "hv_promotion" and settings.n_initial_configs == 3
+    assert settings.budget.variable == "trainer.max_epochs" and not settings.budget.continuation
+    assert hyperband_stages(settings.budget) == [1.0, 3.0, 9.0]

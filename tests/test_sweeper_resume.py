@@ -51,6 +51,16 @@ PRESETS = {
         ],
         {"1", "3", "9"},
     ),
+    # TPE on the scalarisations with hv_promotion (each stage afresh): promotions after the
+    # resume are decided on the results told before and after it
+    "optuna_tpe_hv_asha": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.n_initial_configs=2",
+            "++hydra.sweeper.reference_point={val/error:1.0,emissions/total_g:0.1}",
+        ],
+        {"1", "3", "9"},
+    ),
     # our GP and EHVI with the toy's emissions known, per unit of its cost: trials 3-9 from
     # the model, before and after the resume
     "gp_ehvi": (

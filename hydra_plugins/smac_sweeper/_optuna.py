@@ -2,12 +2,14 @@
 a Gaussian process with log expected hypervolume improvement) and `optuna_tpe` (multivariate
 TPESampler with the constant liar), in an in-memory study whose directions all minimise.
 
-With a budget (intensifier=pareto_promotion, _promotion.py): every new configuration starts
-at the lowest stage and goes up a stage while it is on its stage's Pareto front; a queued
-promotion is asked before any new configuration. The record study holds one trial per
-configuration, told at the lowest stage; the samplers see each configuration's cost at the
-highest stage told so far, through a proposal study as below (a configuration stopped low
-counts with its low-budget error, which is worse than what it would have reached).
+With a budget (intensifier=pareto_promotion or hv_promotion, _promotion.py): every new
+configuration starts at the lowest stage and goes up a stage while it is on its stage's
+Pareto front (pareto_promotion), or once it is among the top 1/eta of its stage by
+hypervolume contribution (hv_promotion); a promotion is asked before any new
+configuration. The record study holds one trial per configuration, told at the lowest
+stage; the samplers see each configuration's cost at the highest stage told so far,
+through a proposal study as below (a configuration stopped low counts with its low-budget
+error, which is worse than what it would have reached).
 
 multi_objective=hypervolume (with two or more objectives): the sampler optimises one
 scalar instead of the objectives, a random hypervolume scalarisation in the sweep's
@@ -85,7 +87,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from ._optimizer import Optimizer, Problem, Suggestion
-from ._promotion import ParetoPromotion
+from ._promotion import HypervolumePromotion, ParetoPromotion
 from ._reference import proposal_reference
 from ._scalarization import hypervolume_scalarization, random_weights
 from ._space import to_python
@@ -112,13 +114,17 @@ class OptunaOptimizer(Optimizer):
         self.distributions = search_distributions(self.space)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
-        self.promotion = ParetoPromotion(self.stages) if self.stages else None
+        self.configured_reference = dict(settings.reference_point)
+        self.told: list[Trial] = []  # every told trial (the scalarisation's reference)
+        self.promotion: ParetoPromotion | HypervolumePromotion | None = None
+        if self.stages and settings.intensifier == "hv_promotion":
+            self.promotion = HypervolumePromotion(self.stages, settings.budget.eta, self._reference)
+        elif self.stages:
+            self.promotion = ParetoPromotion(self.stages)
         # a proposal study decides every new configuration (see the module's docstring)
         self.proposes = self.scalarize or self.promotion is not None
         self.latest: dict[str, tuple[float, list[float]]] = {}  # config -> (stage, its cost)
         self.keys: dict[int, str] = {}  # the record study's trial number -> its config
-        self.configured_reference = dict(settings.reference_point)
-        self.told: list[Trial] = []  # every told trial (the scalarisation's reference)
         self.study: optuna.Study | None = None  # built by the first ask, or by restore
         self.numbers: dict[int, int] = {}  # trial id -> the study's trial number
         self.replayed: dict[int, Trial] = {}  # registered from the journal, in ask order

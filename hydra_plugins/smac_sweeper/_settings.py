@@ -31,9 +31,10 @@ class SweeperSettingError(ValueError):
 CHOICES = {
     "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe", "gp_ehvi"),
     "multi_objective": ("parego", "mean", "hypervolume"),
-    "intensifier": ("hyperband", "successive_halving", "pareto_promotion"),
+    "intensifier": ("hyperband", "successive_halving", "pareto_promotion", "hv_promotion"),
 }
-OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; pareto_promotion
+OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; OPTUNA_INTENSIFIERS
+OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a budget
 SMAC_INTENSIFIERS = ("hyperband", "successive_halving")  # smac and random, with a budget
 
 
@@ -104,19 +105,19 @@ def check(s: SMACSweeperConf) -> None:
         )
     if b.variable is not None:
         optuna = s.algorithm in OPTUNA
-        if optuna and s.intensifier != "pareto_promotion":
+        if optuna and s.intensifier not in OPTUNA_INTENSIFIERS:
             raise bad(
                 "intensifier",
                 s.intensifier,
-                f"must be pareto_promotion with algorithm={s.algorithm} and a budget "
-                f"({' and '.join(SMAC_INTENSIFIERS)} are SMAC's)",
+                f"must be {' or '.join(OPTUNA_INTENSIFIERS)} with algorithm={s.algorithm} "
+                f"and a budget ({' and '.join(SMAC_INTENSIFIERS)} are SMAC's)",
             )
         if not optuna and s.intensifier not in SMAC_INTENSIFIERS:
             raise bad(
                 "intensifier",
                 s.intensifier,
                 f"must be {' or '.join(SMAC_INTENSIFIERS)} with algorithm={s.algorithm} "
-                f"(pareto_promotion needs {' or '.join(OPTUNA)})",
+                f"({' and '.join(OPTUNA_INTENSIFIERS)} need {' or '.join(OPTUNA)})",
             )
         if int(b.eta) != b.eta or b.eta < 2:
             raise bad("budget.eta", b.eta, "must be an integer >= 2")

@@ -80,7 +80,8 @@ class SMACSweeperConf:
     # scalarisations in the reference box, one objective for the sampler (_scalarization.py)
     multi_objective: str = "parego"
     # With a budget: smac, random: hyperband | successive_halving (SMAC's); optuna_*:
-    # pareto_promotion (a configuration goes up a stage while on its stage's front)
+    # pareto_promotion (a configuration goes up a stage while on its stage's front) |
+    # hv_promotion (once among the top 1/eta of its stage by hypervolume contribution)
     intensifier: str = "hyperband"
     budget: BudgetConf = field(default_factory=BudgetConf)
     n_trials: int = 20  # trials in the whole sweep, across resumes
