@@ -123,6 +123,14 @@ METHODS = {
     "gp_ehvi_warm_configs": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
     # gp_ehvi_warm with 2 transferred configurations: its GP proposes from the 4th trial
     "gp_ehvi_warm2": ["hydra/sweeper=gp_ehvi", FULL_EPOCHS],
+    # tpe_hv_epochs where each stage trains afresh with its own schedule (no continuation):
+    # successive halving whose low fidelity is a short run that anneals (with
+    # --schedule-interval step)
+    "tpe_hv_sh": ["hydra/sweeper=optuna_tpe_hv_epochs", "hydra.sweeper.budget.continuation=false"],
+    # the same, a configuration promoted once among the top 1/3 of its stage by hypervolume
+    # contribution (ASHA's rule; intensifier=hv_promotion) instead of while on its front
+    "tpe_hv_asha": ["hydra/sweeper=optuna_tpe_hv_epochs", "hydra.sweeper.budget.continuation=false",
+                    "hydra.sweeper.intensifier=hv_promotion"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
@@ -186,12 +194,18 @@ def reference_point() -> dict:
 
 # ------------------------------------------------------------------------ the sweeps
 def sweep_command(
-    method: str, seed: int, walltime: float, sweep_dir: Path, reference: list[float]
+    method: str,
+    seed: int,
+    walltime: float,
+    sweep_dir: Path,
+    reference: list[float],
+    interval: str = "epoch",
 ) -> list[str]:
     ref = f"{{{OBJECTIVES[0]}:{reference[0]},{OBJECTIVES[1]}:{reference[1]}}}"
     return [
         sys.executable, "train.py", "-m", *METHODS[method],
-        "experiment=search_bench", "search_space@hydra.sweeper.search_space=search_bench",
+        "experiment=search_bench", f"schedule_interval={interval}",
+        "search_space@hydra.sweeper.search_space=search_bench",
         f"hydra.sweeper.objectives=[{','.join(OBJECTIVES)}]",
         f"++hydra.sweeper.reference_point={ref}",
         "seed=0",  # every trial: same split and init
@@ -208,26 +222,31 @@ def sweep_command(
     ]  # fmt: skip
 
 
-def source_dir(runs_dir: Path) -> Path:
-    return runs_dir / SOURCE["dir"]
+def interval_suffix(interval: str) -> str:
+    """Folder-name suffix of the runs of a schedule interval (none for the original)."""
+    return "" if interval == "epoch" else f"_{interval}"
 
 
-def source_command(runs_dir: Path, reference: list[float]) -> list[str]:
+def source_dir(runs_dir: Path, interval: str = "epoch") -> Path:
+    return runs_dir / (SOURCE["dir"] + interval_suffix(interval))
+
+
+def source_command(runs_dir: Path, reference: list[float], interval: str) -> list[str]:
     """SOURCE's sweep: its method's command with the task's overrides replaced."""
     command = sweep_command(SOURCE["method"], SOURCE["seed"], SOURCE["walltime_s"],
-                            source_dir(runs_dir), reference)  # fmt: skip
+                            source_dir(runs_dir, interval), reference, interval)  # fmt: skip
     return [SOURCE["task"].get(arg, arg) for arg in command]
 
 
-def run_source(runs_dir: Path, reference: list[float]) -> dict:
+def run_source(runs_dir: Path, reference: list[float], interval: str) -> dict:
     """SOURCE's sweep (run once, then kept) -> what it cost and found."""
-    folder = source_dir(runs_dir)
+    folder = source_dir(runs_dir, interval)
     times = run_sweep(SOURCE["method"], -1, 0, folder, reference,
-                      command=source_command(runs_dir, reference))  # fmt: skip
+                      command=source_command(runs_dir, reference, interval))  # fmt: skip
     rows = read_trials("source", SOURCE["seed"], folder, times)
     ok = [r for r in rows if r["status"] == "success"]
     return {
-        "command": " ".join(["python", *source_command(Path("RUNS"), reference)[1:]]),
+        "command": " ".join(["python", *source_command(Path("RUNS"), reference, interval)[1:]]),
         "trials": len(rows),
         "search_energy_wh": 1000 * sum(r["energy_kwh"] for r in rows),
         "hypervolume_on_its_task": hypervolume(
@@ -238,7 +257,13 @@ def run_source(runs_dir: Path, reference: list[float]) -> dict:
 
 
 def run_sweep(
-    method: str, seed: int, walltime: float, sweep_dir: Path, reference, command=None
+    method: str,
+    seed: int,
+    walltime: float,
+    sweep_dir: Path,
+    reference,
+    command=None,
+    interval: str = "epoch",
 ) -> dict:
     """Run one sweep (`command`, else the method's) unless it finished before; -> its
     launch/end times."""
@@ -253,7 +278,7 @@ def run_sweep(
     launched = time.time()
     with open(sweep_dir / "bench.log", "w") as log:
         proc = subprocess.run(
-            command or sweep_command(method, seed, walltime, sweep_dir, reference),
+            command or sweep_command(method, seed, walltime, sweep_dir, reference, interval),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
     record = {"launched": launched, "ended": time.time(), "returncode": proc.returncode}
@@ -639,31 +664,41 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--analyze-only", action="store_true", help="no new sweeps")
     parser.add_argument("--tag", default="", help="results as search_efficiency_v2_TAG.*")
+    parser.add_argument(
+        "--schedule-interval", choices=("epoch", "step"), default="epoch",
+        help="the task's schedule_interval (step: every trial's cosine anneals per step, so a "
+        "short run anneals too); step runs are kept apart (w<walltime>_step)",
+    )  # fmt: skip
     args = parser.parse_args()
+    interval = args.schedule_interval
     if BASELINE not in args.methods:
         parser.error(f"--methods must include {BASELINE} (the target comes from it)")
 
     reference = reference_point()
     source = None
     if set(WARM) & set(args.methods):
-        if args.analyze_only and not (source_dir(args.runs_dir) / "bench_done.json").exists():
-            sys.exit(f"no finished source sweep in {source_dir(args.runs_dir)}")
-        source = run_source(args.runs_dir, reference["values"])
+        folder = source_dir(args.runs_dir, interval)
+        if args.analyze_only and not (folder / "bench_done.json").exists():
+            sys.exit(f"no finished source sweep in {folder}")
+        source = run_source(args.runs_dir, reference["values"], interval)
     runs = {}
     for seed in args.seeds:
         for method in args.methods:
-            sweep_dir = args.runs_dir / f"w{int(args.walltime)}" / f"{method}_seed{seed}"
+            walltime_dir = f"w{int(args.walltime)}{interval_suffix(interval)}"
+            sweep_dir = args.runs_dir / walltime_dir / f"{method}_seed{seed}"
             if args.analyze_only and not (sweep_dir / "bench_done.json").exists():
                 continue
-            times = run_sweep(method, seed, args.walltime, sweep_dir, reference["values"])
+            times = run_sweep(
+                method, seed, args.walltime, sweep_dir, reference["values"], interval=interval
+            )
             trials = read_trials(method, seed, sweep_dir, times)  # adds times["startup_s"]
             runs[(method, seed)] = {**times, "trials": trials}
     if not any(k[0] == BASELINE for k in runs):
         sys.exit(f"no finished {BASELINE} sweep under {args.runs_dir}: nothing to analyze")
     ref = reference["values"]
     setup = {
-        "task": "experiment=search_bench trainer.max_epochs=9 (SmallCNN, all 4 layers "
-        "DeepShift-Q, 5 % of Fashion-MNIST, 2000 validation images)",
+        "task": f"experiment=search_bench trainer.max_epochs=9 schedule_interval={interval} "
+        "(SmallCNN, all 4 layers DeepShift-Q, 5 % of Fashion-MNIST, 2000 validation images)",
         "search_space": "search_space=search_bench",
         "reference": reference,
         "search_energy": "energy/stage_train_kwh + energy/inference_kwh of every trial of the "
@@ -672,7 +707,7 @@ def main() -> None:
         "methods": {m: METHODS[m] for m in args.methods},
         **({"warm_start_source": {**SOURCE, **source}} if source else {}),
         "command": " ".join(
-            ["python", *sweep_command(BASELINE, 0, args.walltime, Path("DIR"), ref)[1:]]
+            ["python", *sweep_command(BASELINE, 0, args.walltime, Path("DIR"), ref, interval)[1:]]
         ),
     }
     analyze(runs, args.walltime, args.out_dir, setup, f"{STEM}_{args.tag}" if args.tag else STEM)

@@ -2,6 +2,7 @@
 asserted, no sweep started)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,10 @@ from benchmarks.search_efficiency import (
     read_trials,
     recommend,
     sign_test_p,
+    source_command,
     stage_energy_kwh,
     summarize,
+    sweep_command,
     value_at,
 )
 
@@ -204,3 +207,16 @@ def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_p
     records[0]["fingerprint"] = {"budget": {"variable": None, "min": 5, "max": 20}}
     (tmp_path / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert all(r["full_fidelity"] for r in read_trials("random", 1, tmp_path, times))
+
+
+def test_the_schedule_interval_reaches_every_sweep_and_keeps_its_runs_apart():
+    reference = [1.0, 2.7]
+    step = sweep_command("tpe_hv_asha", 3, 100.0, Path("d"), reference, "step")
+    assert "schedule_interval=step" in step and "hydra.sweeper.seed=3" in step
+    assert "hydra.sweeper.intensifier=hv_promotion" in step
+    assert "hydra.sweeper.budget.continuation=false" in step
+    assert "schedule_interval=epoch" in sweep_command("random", 0, 100.0, Path("d"), reference)
+    # the warm start's source sweep of a step study: the same interval, its own folder
+    source = source_command(Path("runs"), reference, "step")
+    assert "schedule_interval=step" in source and "trainer.max_epochs=3" in source
+    assert "hydra.sweep.dir=runs/source/tpe_hv_seed1_3epochs_step" in source
