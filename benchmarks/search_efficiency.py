@@ -682,10 +682,10 @@ def main() -> None:
             sys.exit(f"no finished source sweep in {folder}")
         source = run_source(args.runs_dir, reference["values"], interval)
     runs = {}
+    walltime_dir = args.runs_dir / f"w{int(args.walltime)}{interval_suffix(interval)}"
     for seed in args.seeds:
         for method in args.methods:
-            walltime_dir = f"w{int(args.walltime)}{interval_suffix(interval)}"
-            sweep_dir = args.runs_dir / walltime_dir / f"{method}_seed{seed}"
+            sweep_dir = walltime_dir / f"{method}_seed{seed}"
             if args.analyze_only and not (sweep_dir / "bench_done.json").exists():
                 continue
             times = run_sweep(
