@@ -160,7 +160,12 @@ def test_a_known_objective_names_a_function_or_is_refused_in_one_line(path, mess
         (
             {"algorithm": "smac", "search_cost": "energy/total_kwh"},
             "hydra.sweeper.search_cost='energy/total_kwh' is invalid: is used by "
-            "algorithm=gp_ehvi only; unset it",
+            "algorithm=gp_ehvi and by intensifier=hv_promotion with a budget only; unset it",
+        ),
+        (  # hv_promotion without a budget promotes nothing
+            {"algorithm": "optuna_tpe", "intensifier": "hv_promotion", "search_cost": "c"},
+            "hydra.sweeper.search_cost='c' is invalid: is used by algorithm=gp_ehvi and by "
+            "intensifier=hv_promotion with a budget only; unset it",
         ),
         (
             {"objectives": ["a", "b", "c"]},

@@ -115,3 +115,44 @@ def test_promotions_depend_on_the_results_not_on_their_order(seed):
     assert promoted[0] == promoted[1] and promoted[0]
     stage_of = {x: stage for x, stage, _ in results}
     assert all(stage == STAGES[STAGES.index(stage_of[x]) + 1] for x, stage in promoted[0])
+
+
+def _costly(x, budget, cost, spent):
+    trial = _trial(x, budget, cost)
+    if spent is not None:
+        trial.metrics["energy/total_kwh"] = spent
+    return trial
+
+
+def test_with_search_cost_the_contribution_per_unit_of_cost_ranks():
+    """A wide network (low error, large contribution) that cost 4x to measure loses its
+    place to a small one whose contribution per kWh is larger; without search_cost the
+    contribution alone decides."""
+    costs = {0: [0.1, 1.0], 1: [0.6, 0.1], 2: [0.9, 1.9]}  # 2 is dominated by 1
+    spent = {0: 4.0, 1: 1.0, 2: 1.0}
+    areas = stage_scores(np.array(list(costs.values())), REFERENCE)
+    assert areas[0] > areas[1] and areas[0] / 4.0 < areas[1]  # the case is what it says
+    plain = HypervolumePromotion(STAGES, 3, lambda: REFERENCE)
+    priced = HypervolumePromotion(STAGES, 3, lambda: REFERENCE, "energy/total_kwh")
+    for x, cost in costs.items():
+        plain.record_tell(_costly(x, 1.0, cost, spent[x]))
+        priced.record_tell(_costly(x, 1.0, cost, spent[x]))
+    assert _promote_all(plain) == [(0, 3.0)]
+    assert _promote_all(priced) == [(1, 3.0)]
+
+
+def test_a_missing_or_zero_cost_counts_as_the_stage_median():
+    from hydra_plugins.smac_sweeper._promotion import measuring_costs
+
+    np.testing.assert_allclose(measuring_costs([2.0, None, 4.0, 0.0, 6.0]), [2, 4, 4, 4, 6])
+    np.testing.assert_allclose(measuring_costs([None, 0.0]), [1.0, 1.0])
+    # a dominated result stays at 0 whatever its cost; ranks follow area / cost
+    priced = HypervolumePromotion(STAGES, 2, lambda: REFERENCE, "energy/total_kwh")
+    for x, (cost, kwh) in enumerate(
+        [([0.5, 0.5], 1e-9), ([0.4, 0.4], 2.0), ([0.2, 1.5], None), ([0.9, 0.1], 0.5)]
+    ):
+        priced.record_tell(_costly(x, 1.0, cost, kwh))
+    points = np.array([[0.5, 0.5], [0.4, 0.4], [0.2, 1.5], [0.9, 0.1]])
+    per_kwh = stage_scores(points, REFERENCE) / np.array([1e-9, 2.0, 0.5, 0.5])
+    expected = [int(i) for i in np.argsort(-per_kwh, kind="stable")[:2]]
+    assert 0 not in expected and [x for x, _ in _promote_all(priced)] == expected

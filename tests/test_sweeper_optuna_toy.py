@@ -142,6 +142,19 @@ def test_smacs_intensifier_with_a_budget_is_refused_in_one_line(tmp_path, algori
     assert calls(sweep) == [] and not (sweep / "journal.jsonl").exists()
 
 
+@pytest.mark.parametrize("stages", ["[1,3]", "[3,9]", "[1,9,3]", "[1,1,9]", "[9]"])
+def test_stages_that_do_not_climb_from_min_to_max_are_refused_in_one_line(tmp_path, stages):
+    args = overrides(tmp_path, *EPOCHS, f"hydra.sweeper.budget.stages={stages}")
+    shown = [float(v) for v in stages.strip("[]").split(",")]
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == (
+        f"hydra.sweeper.budget.stages={shown} is invalid: must rise strictly from "
+        "budget.min=1.0 to budget.max=9.0, at least 2 stages"
+    )
+    assert calls(tmp_path) == []
+
+
 def test_pareto_promotion_is_refused_for_smac_in_one_line(tmp_path):
     args = overrides(tmp_path, "smac_mfmo", "hydra.sweeper.intensifier=pareto_promotion")
     with pytest.raises(ValueError, match=r"^hydra.sweeper.intensifier='pareto_promotion' is inv"):
@@ -307,25 +320,31 @@ def _exclusive_2d(points, reference):
     return np.array([whole - union(np.delete(points, i, axis=0)) for i in range(len(points))])
 
 
-def _hv_promotions_follow_the_rule(sweep, eta=3):
-    """Every ask above 1 epoch promoted a configuration whose result one stage below was,
-    at that ask, among the top floor(n / eta) of that stage's results by exclusive area;
-    recomputed from the journal in order. -> (promotions, results that never went up)."""
+def _hv_promotions_follow_the_rule(sweep, eta=3, stages=(1.0, 3.0, 9.0), per=None):
+    """Every ask above the first stage promoted a configuration whose result one stage below
+    was, at that ask, among the top floor(n / eta) of that stage's results by exclusive
+    area (per unit of metric `per`, with search_cost); recomputed from the journal in order.
+    -> (promotions, results that never went up)."""
     records = read_journal(sweep)
     reference = np.array([1.0, 0.1])
     key = lambda config: json.dumps(config, sort_keys=True)  # noqa: E731
     asked = {r["trial_id"]: r for r in records if r["event"] == "ask"}
-    results = {1.0: [], 3.0: []}  # (config, cost) told so far, by stage
-    promotions, below = 0, {1.0: 3.0, 3.0: 9.0}
+    assert {a["budget"] for a in asked.values()} <= set(stages)
+    results = {s: [] for s in stages[:-1]}  # (config, cost) told so far, by stage
+    promotions = 0
+    below = dict(zip(stages[:-1], stages[1:], strict=True))  # stage -> the one above
     for record in records:
         if record["event"] == "tell" and record["status"] == "success":
             budget = asked[record["trial_id"]]["budget"]
             if budget in results:
-                results[budget].append((key(asked[record["trial_id"]]["config"]), record["cost"]))
-        elif record["event"] == "ask" and record["budget"] > 1:
-            stage = {3.0: 1.0, 9.0: 3.0}[record["budget"]]
+                spent = record["metrics"][per] if per else 1.0
+                config = key(asked[record["trial_id"]]["config"])
+                results[budget].append((config, record["cost"], spent))
+        elif record["event"] == "ask" and record["budget"] > stages[0]:
+            stage = stages[stages.index(record["budget"]) - 1]
             peers = results[stage]
-            areas = _exclusive_2d([c for _, c in peers], reference)
+            areas = _exclusive_2d([c for _, c, _ in peers], reference)
+            areas = areas / np.array([spent for _, _, spent in peers])
             quota = len(peers) // eta
             top = {peers[i][0] for i in np.argsort(-areas, kind="stable")[:quota] if areas[i] > 0}
             assert key(record["config"]) in top, record["trial_id"]
@@ -333,7 +352,9 @@ def _hv_promotions_follow_the_rule(sweep, eta=3):
             promotions += 1
     up = {(key(a["config"]), a["budget"]) for a in asked.values()}
     stayed = sum(
-        (config, below[stage]) not in up for stage, peers in results.items() for config, _ in peers
+        (config, below[stage]) not in up
+        for stage, peers in results.items()
+        for config, _, _ in peers
     )
     return promotions, stayed
 
@@ -352,6 +373,49 @@ def test_hv_promotion_promotes_the_top_third_by_contribution_and_trains_afresh(t
     assert all(r["resumed_from"] == "" for r in rows)
     front = read_csv(sweep / "pareto.csv")
     assert front and {r["budget"] for r in front} == {"9"}
+
+
+def test_hv_promotion_climbs_the_configured_stages(tmp_path):
+    """budget.stages=[1,9]: the top third of the 1-epoch results go straight to 9 epochs,
+    by the same rule; a resume asks what the uninterrupted sweep asked."""
+    stages = (*HV_PROMOTION, "hydra.sweeper.budget.stages=[1,9]")
+    run_inprocess(overrides(tmp_path / "whole", *stages, "hydra.sweeper.n_trials=20"))
+    rows = read_csv(tmp_path / "whole" / "trials.csv")
+    assert len(rows) == 20 and all(r["status"] == "success" for r in rows)
+    promoted, stayed = _hv_promotions_follow_the_rule(tmp_path / "whole", stages=(1.0, 9.0))
+    counts = Counter(r["budget"] for r in rows)
+    assert set(counts) == {"1", "9"} and promoted == counts["9"] >= 3
+    assert rows[3]["budget"] == "9"  # after 3 results at 1 epoch, the best goes up at once
+    assert stayed >= counts["1"] // 2
+    assert all(float(r["train/stage_epochs"]) == float(r["budget"]) for r in rows)
+    run_inprocess(overrides(tmp_path / "parts", *stages, "hydra.sweeper.n_trials=9"))
+    run_inprocess(overrides(tmp_path / "parts", *stages, "hydra.sweeper.n_trials=20"))
+    keep = ("x", "y", "opt", "momentum", "n", "budget")
+    whole, parts = (
+        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("whole", "parts")
+    )
+    assert parts == whole
+
+
+def test_hv_promotion_with_search_cost_ranks_by_contribution_per_unit_of_it(tmp_path):
+    """search_cost=train/cost (the toy's 1 + 10 x): the rule recomputed with the areas
+    divided by each result's cost; the promotions differ from those by area alone."""
+    runs = {}
+    for name, extra in (("area", ()), ("per_cost", ("hydra.sweeper.search_cost=train/cost",))):
+        run_inprocess(
+            overrides(tmp_path / name, *HV_PROMOTION, "hydra.sweeper.n_trials=24", *extra)
+        )
+        runs[name] = read_csv(tmp_path / name / "trials.csv")
+    promoted, _ = _hv_promotions_follow_the_rule(tmp_path / "per_cost", per="train/cost")
+    assert promoted >= 4
+    with pytest.raises(AssertionError):  # the cost changed what went up
+        _hv_promotions_follow_the_rule(tmp_path / "per_cost")
+    up = {
+        name: [(r["x"], r["budget"]) for r in rows if r["budget"] != "1"]
+        for name, rows in runs.items()
+    }
+    assert up["area"] != up["per_cost"]
 
 
 # both promotion rules: their rule holds with crashes in joblib batches of 2, and a resume

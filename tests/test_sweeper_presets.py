@@ -239,3 +239,22 @@ def test_tpe_hv_asha_preset_promotes_by_contribution_and_trains_each_stage_afres
     assert settings.intensifier == "hv_promotion" and settings.n_initial_configs == 3
     assert settings.budget.variable == "trainer.max_epochs" and not settings.budget.continuation
     assert hyperband_stages(settings.budget) == [1.0, 3.0, 9.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warns"),
+    [
+        (["hydra/sweeper=optuna_tpe_hv_asha"], True),
+        (["hydra/sweeper=optuna_tpe_hv_asha", "schedule_interval=step"], False),
+        (["hydra/sweeper=optuna_tpe_hv_epochs"], False),  # continued: one schedule
+        (["hydra/sweeper=smac_mfmo"], False),  # the shift depth
+    ],
+)
+def test_epoch_stages_trained_afresh_per_epoch_get_a_warning(caplog, overrides, warns):
+    from hydra_plugins.smac_sweeper._settings import check_against_app, load_settings
+
+    composed = _compose(*overrides)
+    settings, _ = load_settings(composed.hydra.sweeper)
+    with caplog.at_level("WARNING", logger="hydra_plugins.smac_sweeper._settings"):
+        check_against_app(settings, composed)
+    assert ("add schedule_interval=step" in caplog.text) is warns

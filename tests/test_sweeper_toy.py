@@ -305,6 +305,8 @@ def test_importing_the_plugin_stays_light():
         ("hydra.sweeper.budget.eta=1", r"budget.eta=1 is invalid: must be an integer >= 2"),
         ("hydra.sweeper.budget.min=30", r"budget.max=20.0 is invalid: must be above budget.min=30"),
         ("hydra.sweeper.budget.min=0", r"budget.min=0.0 is invalid: must be > 0"),
+        ("hydra.sweeper.budget.stages=[5,20]",
+         r"budget.stages=\[5.0, 20.0\] is invalid: needs algorithm optuna_gp or optuna_tpe \(SM"),
         # today's silent no-op: ++not_a_key=... adds a key that the app never reads
         ("hydra.sweeper.budget.variable=not_a_key",
          r"budget.variable='not_a_key' is invalid: must be a key of the app's config \(top-level"),

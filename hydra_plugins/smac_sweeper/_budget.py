@@ -1,6 +1,6 @@
-"""The fidelity of a sweep: its variable, Hyperband's budget stages, the value a trial
-receives for a budget (rounded for integer variables), and which earlier trial a promoted
-one continues (budget.continuation)."""
+"""The fidelity of a sweep: its variable, its budget stages (Hyperband's, or as configured
+with budget.stages), the value a trial receives for a budget (rounded for integer
+variables), and which earlier trial a promoted one continues (budget.continuation)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def make_budget(conf: BudgetConf, app_config: DictConfig) -> Budget:
     """The sweep's budget; integer unless configured otherwise or the app's value is a float."""
     if conf.variable is None:
         return Budget(variable=None, stages=[], integer=False)
-    stages = hyperband_stages(conf)
+    stages = [float(b) for b in conf.stages] if conf.stages else hyperband_stages(conf)
     if conf.integer is not None:
         integer = conf.integer
     else:

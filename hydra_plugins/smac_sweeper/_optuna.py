@@ -118,7 +118,9 @@ class OptunaOptimizer(Optimizer):
         self.told: list[Trial] = []  # every told trial (the scalarisation's reference)
         self.promotion: ParetoPromotion | HypervolumePromotion | None = None
         if self.stages and settings.intensifier == "hv_promotion":
-            self.promotion = HypervolumePromotion(self.stages, settings.budget.eta, self._reference)
+            self.promotion = HypervolumePromotion(
+                self.stages, settings.budget.eta, self._reference, settings.search_cost
+            )
         elif self.stages:
             self.promotion = ParetoPromotion(self.stages)
         # a proposal study decides every new configuration (see the module's docstring)

@@ -119,13 +119,15 @@ def make_plan(
         "algorithm": s.algorithm,
         "multi_objective": s.multi_objective,
         "intensifier": s.intensifier,
-        "budget": OmegaConf.to_container(OmegaConf.structured(s.budget)),
+        "budget": _budget_fingerprint(s),
         "seed": s.seed,
         "use_default_config": s.use_default_config,
         "n_initial_configs": s.n_initial_configs,
     }
     if s.algorithm == "gp_ehvi":  # (absent from the other algorithms' journals)
         fingerprint["known_objectives"] = known_functions(s)
+        fingerprint["search_cost"] = s.search_cost
+    elif s.search_cost is not None:  # hv_promotion's (absent from sweeps without one)
         fingerprint["search_cost"] = s.search_cost
     if s.warm_start.sweep_dir is not None:  # (absent from sweeps without one)
         fingerprint["warm_start"] = OmegaConf.to_container(OmegaConf.structured(s.warm_start))
@@ -161,6 +163,15 @@ def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) 
             f"The trials' overrides do not compose with the app's config "
             f"({' '.join(overrides)}): {err}"
         ) from err
+
+
+def _budget_fingerprint(s: SMACSweeperConf) -> dict[str, Any]:
+    """The budget settings; budget.stages only when set (absent from earlier journals)."""
+    budget = OmegaConf.to_container(OmegaConf.structured(s.budget))
+    assert isinstance(budget, dict)
+    if budget.get("stages") is None:
+        budget.pop("stages", None)
+    return budget
 
 
 def _sweep_name(sweep_dir: Path) -> str:

@@ -97,19 +97,33 @@ class HypervolumePromotion:
     screens. Each ask takes a promotable configuration not yet asked at the next stage
     before any new one: the highest stage first, the largest contribution first.
 
+    With `search_cost` (a metric of the trials' results, e.g. energy/total_kwh) the rank is
+    the contribution per unit of what the result cost to measure: a promotion repeats that
+    run at a larger budget, so its price scales with it. Why: at 1 epoch a wide network's
+    error is far below a small one's (it learns more per epoch), so by contribution alone
+    the wide networks go on, at 3-4x the energy of a small one per promotion, for a part of
+    the front that holds little of the box (seen in the study: benchmarks/README.md).
+    A result without a positive cost counts with its stage's median cost.
+
     A function of the stages' results and of what was asked (no order, no state), so a
     resumed sweep promotes as the uninterrupted one would.
     """
 
     def __init__(
-        self, stages: Sequence[float], eta: int, reference: Callable[[], list[float] | None]
+        self,
+        stages: Sequence[float],
+        eta: int,
+        reference: Callable[[], list[float] | None],
+        search_cost: str | None = None,
     ) -> None:
         assert stages and list(stages) == sorted(stages), stages
         assert eta >= 2, eta
         self.stages = [float(s) for s in stages]
         self.eta = int(eta)
         self.reference = reference  # the sweep's reference point, once it is known
-        self.results: dict[float, list[tuple[dict[str, Any], list[float]]]] = {
+        self.search_cost = search_cost
+        # (configuration, cost, what measuring it cost: None without search_cost)
+        self.results: dict[float, list[tuple[dict[str, Any], list[float], float | None]]] = {
             s: [] for s in self.stages
         }
         self.asked: set[tuple[str, float]] = set()
@@ -121,7 +135,8 @@ class HypervolumePromotion:
         """Enter a told trial's result (crashes are not promoted). -> False: promotion is
         decided at the next ask, when the stage's other results are known."""
         if trial.status == SUCCESS and trial.cost is not None and trial.budget is not None:
-            self.results[float(trial.budget)].append((dict(trial.config), list(trial.cost)))
+            spent = trial.metrics.get(self.search_cost) if self.search_cost else None
+            self.results[float(trial.budget)].append((dict(trial.config), list(trial.cost), spent))
         return False
 
     def next(self) -> tuple[dict[str, Any], float] | None:
@@ -133,13 +148,24 @@ class HypervolumePromotion:
             quota = len(results) // self.eta
             if quota == 0:
                 continue
-            costs = np.array([cost for _, cost in results], dtype=float)
+            costs = np.array([cost for _, cost, _ in results], dtype=float)
             scores = stage_scores(costs, reference)
+            if self.search_cost:
+                scores = scores / measuring_costs([spent for _, _, spent in results])
             for i in np.argsort(-scores, kind="stable")[:quota]:
                 config = results[i][0]
                 if scores[i] > 0 and (config_key(config), above) not in self.asked:
                     return dict(config), above
         return None
+
+
+def measuring_costs(spent: Sequence[float | None]) -> np.ndarray:
+    """What each result cost; a missing or non-positive one counts as the median of the
+    positive ones (1.0 when there are none)."""
+    values = np.array([np.nan if v is None else float(v) for v in spent], dtype=float)
+    ok = np.isfinite(values) & (values > 0)
+    fill = float(np.median(values[ok])) if ok.any() else 1.0
+    return np.where(ok, values, fill)
 
 
 def stage_scores(costs: np.ndarray, reference: Sequence[float] | None) -> np.ndarray:

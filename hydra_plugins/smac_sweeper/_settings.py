@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from .config import SMACSweeperConf
+
+log = logging.getLogger(__name__)
 
 CONTINUABLE = "trainer.max_epochs"  # the one budget variable a trial can continue
 
@@ -77,9 +80,20 @@ def check(s: SMACSweeperConf) -> None:
             f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}); smac takes parego or mean",
         )
     if s.algorithm != "gp_ehvi":
-        for key in ("known_objectives", "search_cost"):
-            if getattr(s, key):
-                raise bad(key, getattr(s, key), "is used by algorithm=gp_ehvi only; unset it")
+        if s.known_objectives:
+            raise bad(
+                "known_objectives",
+                s.known_objectives,
+                "is used by algorithm=gp_ehvi only; unset it",
+            )
+        ranks = s.algorithm in OPTUNA and s.intensifier == "hv_promotion" and s.budget.variable
+        if s.search_cost and not ranks:
+            raise bad(
+                "search_cost",
+                s.search_cost,
+                "is used by algorithm=gp_ehvi and by intensifier=hv_promotion with a budget "
+                "only; unset it",
+            )
     elif len(objectives) > 2:
         raise bad("objectives", objectives, "algorithm=gp_ehvi takes 1 or 2 objectives")
     else:
@@ -125,6 +139,23 @@ def check(s: SMACSweeperConf) -> None:
             raise bad("budget.min", b.min, "must be > 0")
         if not (math.isfinite(b.max) and b.max > b.min):
             raise bad("budget.max", b.max, f"must be above budget.min={b.min}")
+        if b.stages is not None:
+            stages = [float(x) for x in b.stages]
+            if not optuna:
+                raise bad(
+                    "budget.stages",
+                    list(b.stages),
+                    f"needs algorithm {' or '.join(OPTUNA)} (SMAC's Hyperband takes its "
+                    "stages from budget.min, max and eta); set budget.stages=null",
+                )
+            increasing = all(a < z for a, z in zip(stages, stages[1:], strict=False))
+            if len(stages) < 2 or not increasing or stages[0] != b.min or stages[-1] != b.max:
+                raise bad(
+                    "budget.stages",
+                    list(b.stages),
+                    f"must rise strictly from budget.min={b.min} to budget.max={b.max}, "
+                    "at least 2 stages",
+                )
     if b.continuation and b.variable != CONTINUABLE:
         raise bad(
             "budget.continuation",
@@ -166,10 +197,18 @@ def known_functions(s: SMACSweeperConf) -> dict[str, str]:
 
 def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
     """Settings that name keys of the app's config: the budget variable must be one (else
-    no trial's fidelity would change: `++key=value` adds a key nobody reads)."""
+    no trial's fidelity would change: `++key=value` adds a key nobody reads). A warning
+    when each epoch stage trains afresh under a per-epoch learning-rate schedule."""
     variable = s.budget.variable
     if variable is None:
         return
+    afresh = variable == CONTINUABLE and not s.budget.continuation
+    if afresh and app_config.get("schedule_interval") == "epoch":
+        log.warning(
+            "Each epoch stage trains afresh (budget.continuation=false) with schedule_interval"
+            "=epoch: a 1-epoch run keeps its initial learning rate throughout, and its error "
+            "ranks configurations poorly (benchmarks/README.md); add schedule_interval=step"
+        )
     if (
         OmegaConf.select(app_config, variable, default=_ABSENT, throw_on_resolution_failure=False)
         is _ABSENT

@@ -16,6 +16,11 @@ class BudgetConf:
     # Hyperband's reduction factor; stages are max * eta^-k down to >= min
     # (min 5, max 20, eta 2 -> 5, 10, 20).
     eta: int = 2
+    # The stages themselves, smallest first, from budget.min to budget.max (optuna_* only,
+    # whose promotion rules climb any ladder; SMAC's Hyperband makes its own). null =
+    # Hyperband's above. E.g. [1, 9] with eta 3: the top third of the 1-epoch results go
+    # straight to 9 epochs.
+    stages: list[float] | None = None
     # Pass integer budgets (rounded). null = integer if the app's own value is an int.
     integer: bool | None = None
     # A promoted configuration continues the checkpoint of its lower-budget trial
@@ -117,6 +122,8 @@ class SMACSweeperConf:
     known_objectives: list[Any] = field(default_factory=list)
     # gp_ehvi: a metric of the trials' results that measures what a trial cost (e.g.
     # energy/total_kwh); the acquisition is EHVI per unit of its prediction. null = EHVI.
+    # intensifier=hv_promotion: a stage's results are ranked by hypervolume contribution
+    # per unit of it. null = by contribution.
     search_cost: str | None = None
     warm_start: WarmStartConf = field(default_factory=WarmStartConf)  # see _warm_start.py
     override_keys: OverrideKeysConf = field(default_factory=OverrideKeysConf)
