@@ -132,11 +132,16 @@ METHODS = {
     "tpe_hv_asha": ["hydra/sweeper=optuna_tpe_hv_epochs", "hydra.sweeper.budget.continuation=false",
                     "hydra.sweeper.intensifier=hv_promotion"],
     # tpe_hv_asha without the 3-epoch stage: the top third of the 1-epoch results go straight
-    # to 9 epochs, so a full-fidelity result costs ~1.45 trials' energy, not ~3.4
+    # to 9 epochs, so a full-fidelity result costs ~1.45 trials' energy, not ~3.4; what the
+    # preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
     "tpe_hv_asha19": ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]"],
     # the same, the 1-epoch results ranked by contribution per kWh their run measured
     "tpe_hv_asha19c": ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]",
                        "hydra.sweeper.search_cost=energy/total_kwh"],
+    # tpe_hv_asha19c with 10 random configurations before TPE (cheap at 1 epoch; with 3,
+    # TPE never tried the optimizer it had not seen in 3 seeds)
+    "tpe_hv_screen10": ["hydra/sweeper=optuna_tpe_hv_screen",
+                        "hydra.sweeper.search_cost=energy/total_kwh"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
@@ -151,6 +156,7 @@ SOURCE = {
 # what a method sets on top of the shared settings of sweep_command (given after them)
 METHOD_SETTINGS = {
     "tpe_hv_init1": ["hydra.sweeper.n_initial_configs=1"],
+    "tpe_hv_screen10": ["hydra.sweeper.n_initial_configs=10"],
     "gp_ehvi_nocost": ["hydra.sweeper.search_cost=null"],
     "gp_ehvi_warm_configs": ["hydra.sweeper.warm_start.observations=false"],
     "gp_ehvi_warm2": ["hydra.sweeper.warm_start.n_configs=2"],

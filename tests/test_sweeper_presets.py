@@ -241,10 +241,35 @@ def test_tpe_hv_asha_preset_promotes_by_contribution_and_trains_each_stage_afres
     assert hyperband_stages(settings.budget) == [1.0, 3.0, 9.0]
 
 
+def test_tpe_hv_screen_preset_goes_from_one_epoch_to_nine_as_the_study_ran_it():
+    from benchmarks.search_efficiency import METHODS
+    from hydra_plugins.smac_sweeper._budget import make_budget
+    from hydra_plugins.smac_sweeper._settings import load_settings
+
+    composed = _compose("hydra/sweeper=optuna_tpe_hv_screen", "schedule_interval=step")
+    settings, _ = load_settings(composed.hydra.sweeper)  # the settings check passes
+    assert (settings.algorithm, settings.multi_objective) == ("optuna_tpe", "hypervolume")
+    assert settings.intensifier == "hv_promotion" and settings.search_cost is None
+    assert settings.budget.variable == "trainer.max_epochs" and not settings.budget.continuation
+    assert make_budget(settings.budget, composed).stages == [1.0, 9.0]
+    assert settings.budget.eta == 3 and settings.n_initial_configs == 3
+    # the study's method tpe_hv_asha19 is this preset
+    studied = _compose(*METHODS["tpe_hv_asha19"], "schedule_interval=step").hydra.sweeper
+    assert OmegaConf.to_container(studied) == OmegaConf.to_container(composed.hydra.sweeper)
+    demo = _compose(  # make demo's shorter ladder
+        "hydra/sweeper=optuna_tpe_hv_screen",
+        "hydra.sweeper.budget.max=3",
+        "hydra.sweeper.budget.stages=[1,3]",
+    )
+    demo_settings, _ = load_settings(demo.hydra.sweeper)
+    assert make_budget(demo_settings.budget, demo).stages == [1.0, 3.0]
+
+
 @pytest.mark.parametrize(
     ("overrides", "warns"),
     [
         (["hydra/sweeper=optuna_tpe_hv_asha"], True),
+        (["hydra/sweeper=optuna_tpe_hv_screen"], True),
         (["hydra/sweeper=optuna_tpe_hv_asha", "schedule_interval=step"], False),
         (["hydra/sweeper=optuna_tpe_hv_epochs"], False),  # continued: one schedule
         (["hydra/sweeper=smac_mfmo"], False),  # the shift depth

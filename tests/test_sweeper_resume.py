@@ -61,6 +61,16 @@ PRESETS = {
         ],
         {"1", "3", "9"},
     ),
+    # the same on stages 1 and 9, ranked per unit of the toy's cost
+    "optuna_tpe_hv_screen": (
+        [
+            "hydra.sweeper.objectives=[val/error,emissions/total_g]",
+            "hydra.sweeper.n_initial_configs=2",
+            "++hydra.sweeper.reference_point={val/error:1.0,emissions/total_g:0.1}",
+            "hydra.sweeper.search_cost=train/cost",
+        ],
+        {"1", "9"},
+    ),
     # our GP and EHVI with the toy's emissions known, per unit of its cost: trials 3-9 from
     # the model, before and after the resume
     "gp_ehvi": (
