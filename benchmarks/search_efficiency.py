@@ -142,6 +142,8 @@ METHODS = {
     # TPE never tried the optimizer it had not seen in 3 seeds)
     "tpe_hv_screen10": ["hydra/sweeper=optuna_tpe_hv_screen",
                         "hydra.sweeper.search_cost=energy/total_kwh"],
+    # the preset with its 3 initial configurations a Latin hypercube: every optimizer tried
+    "tpe_hv_screen_lhs": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.initial_design=lhs"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data

@@ -388,14 +388,20 @@ def test_hv_promotion_climbs_the_configured_stages(tmp_path):
     assert rows[3]["budget"] == "9"  # after 3 results at 1 epoch, the best goes up at once
     assert stayed >= counts["1"] // 2
     assert all(float(r["train/stage_epochs"]) == float(r["budget"]) for r in rows)
-    run_inprocess(overrides(tmp_path / "parts", *stages, "hydra.sweeper.n_trials=9"))
-    run_inprocess(overrides(tmp_path / "parts", *stages, "hydra.sweeper.n_trials=20"))
-    keep = ("x", "y", "opt", "momentum", "n", "budget")
+    _resumed_alike(tmp_path, stages, first=9, total=20)
+
+
+def _resumed_alike(tmp_path, settings, first, total):
+    """A sweep stopped after `first` trials and resumed to `total` asked what the sweep
+    in tmp_path/whole (of `total` trials) asked."""
+    run_inprocess(overrides(tmp_path / "parts", *settings, f"hydra.sweeper.n_trials={first}"))
+    run_inprocess(overrides(tmp_path / "parts", *settings, f"hydra.sweeper.n_trials={total}"))
+    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "budget")
     whole, parts = (
         [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
         for name in ("whole", "parts")
     )
-    assert parts == whole
+    assert len(whole) == total and parts == whole
 
 
 def test_hv_promotion_with_search_cost_ranks_by_contribution_per_unit_of_it(tmp_path):
@@ -465,3 +471,37 @@ def test_promotion_resumes_with_the_trials_of_the_uninterrupted_sweep(tmp_path, 
     )
     assert len(whole) == 16 and parts == whole
     assert {r[6] for r in whole[first:]} >= {"1", "3"}  # new and promoted trials after it
+
+
+# initial_design=lhs: the configurations between the default and the model form a Latin
+# hypercube (_initial_design.py)
+LHS = (
+    "optuna_tpe_hv",
+    TOY_OBJECTIVES,
+    "hydra.sweeper.n_initial_configs=3",
+    "hydra.sweeper.initial_design=lhs",
+)
+
+
+def test_lhs_initial_design_tries_every_choice_and_resumes_alike(tmp_path):
+    run_inprocess(overrides(tmp_path / "whole", *LHS, "hydra.sweeper.n_trials=8"))
+    rows = read_csv(tmp_path / "whole" / "trials.csv")
+    assert len(rows) == 8 and rows[0]["opt"] == "a" and rows[0]["x"] == "0.5"  # the default
+    design = rows[1:4]
+    assert sorted(r["opt"] for r in design) == ["a", "b", "c"]  # 3 strata, 3 choices
+    # one value per third of each scale: x linear on [0, 1], y log on [0.001, 1]
+    for name, unit in (("x", float), ("y", lambda v: np.log(float(v) / 0.001) / np.log(1000))):
+        thirds = sorted(int(3 * unit(r[name])) for r in design)
+        assert thirds == [0, 1, 2], (name, [r[name] for r in design])
+    assert all((r["momentum"] == "") == (r["opt"] == "c") for r in rows)  # conditions hold
+    _resumed_alike(tmp_path, LHS, first=4, total=8)
+
+
+def test_lhs_initial_design_is_refused_for_smac_in_one_line(tmp_path):
+    args = overrides(tmp_path, "smac_mo", "hydra.sweeper.initial_design=lhs")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == (
+        "hydra.sweeper.initial_design='lhs' is invalid: needs algorithm optuna_gp or "
+        "optuna_tpe (got smac); set random"
+    )

@@ -38,7 +38,8 @@ Initial design: the space's default configuration is the first trial (enqueued, 
 use_default_config), then a warm start's configurations (enqueued, _warm_start.py), then
 random configurations until n_initial_configs (plus the default) trials are told, as
 SMAC's initial design does; n_initial_configs=null keeps Optuna's n_startup_trials (10,
-the default among them).
+the default among them). initial_design=lhs: those configurations are a Latin hypercube
+(_initial_design.py), enqueued in order, seeded from the seed, so a resume asks the same.
 
 Crashed trials are told as complete, with the crash cost the loop journals (_failures.py:
 the configured crash_cost, else the worst value seen plus the observed range), as SMAC is
@@ -86,6 +87,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState, create_trial
 
+from ._initial_design import latin_hypercube
 from ._optimizer import Optimizer, Problem, Suggestion
 from ._promotion import HypervolumePromotion, ParetoPromotion
 from ._reference import proposal_reference
@@ -112,6 +114,11 @@ class OptunaOptimizer(Optimizer):
         self.n_startup = startup_trials(settings, len(problem.initial_configs), unset=None)
         self.fixed = problem.first_configs(self.use_default)  # asked first, in order
         self.distributions = search_distributions(self.space)
+        self.design: list[dict[str, Any]] = []  # initial_design=lhs: asked after `fixed`
+        if settings.initial_design == "lhs":
+            n_design = (10 if self.n_startup is None else self.n_startup) - len(self.fixed)
+            design = latin_hypercube(self.distributions, n_design, self.seed)
+            self.design = [self._params(self._active(params)) for params in design]
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
         self.configured_reference = dict(settings.reference_point)
@@ -143,6 +150,8 @@ class OptunaOptimizer(Optimizer):
         asked = len(self.study.get_trials(deepcopy=False))  # new configurations
         if asked < len(self.fixed):
             self.study.enqueue_trial(self._params(self.fixed[asked]))
+        elif asked < len(self.fixed) + len(self.design):
+            self.study.enqueue_trial(self.design[asked - len(self.fixed)])
         elif self.proposes:
             self.study.enqueue_trial(self._propose(trial_id))
         trial = self.study.ask(self.distributions)

@@ -129,6 +129,8 @@ def make_plan(
         fingerprint["search_cost"] = s.search_cost
     elif s.search_cost is not None:  # hv_promotion's (absent from sweeps without one)
         fingerprint["search_cost"] = s.search_cost
+    if s.initial_design != "random":  # (absent from the journals of random designs)
+        fingerprint["initial_design"] = s.initial_design
     if s.warm_start.sweep_dir is not None:  # (absent from sweeps without one)
         fingerprint["warm_start"] = OmegaConf.to_container(OmegaConf.structured(s.warm_start))
     return SweepPlan(

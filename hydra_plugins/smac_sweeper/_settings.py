@@ -35,6 +35,7 @@ CHOICES = {
     "algorithm": ("smac", "random", "optuna_gp", "optuna_tpe", "gp_ehvi"),
     "multi_objective": ("parego", "mean", "hypervolume"),
     "intensifier": ("hyperband", "successive_halving", "pareto_promotion", "hv_promotion"),
+    "initial_design": ("random", "lhs"),
 }
 OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; OPTUNA_INTENSIFIERS
 OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a budget
@@ -73,6 +74,12 @@ def check(s: SMACSweeperConf) -> None:
         )
     if not 0.0 <= s.max_failure_rate <= 1.0:
         raise bad("max_failure_rate", s.max_failure_rate, "must be in [0, 1]")
+    if s.initial_design != "random" and s.algorithm not in OPTUNA:
+        raise bad(
+            "initial_design",
+            s.initial_design,
+            f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}); set random",
+        )
     if s.multi_objective == "hypervolume" and s.algorithm not in OPTUNA:
         raise bad(
             "multi_objective",
