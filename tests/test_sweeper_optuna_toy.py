@@ -474,7 +474,7 @@ def test_promotion_resumes_with_the_trials_of_the_uninterrupted_sweep(tmp_path, 
 
 
 # initial_design=lhs: the configurations between the default and the model form a Latin
-# hypercube (_initial_design.py)
+# hypercube (_optuna.latin_hypercube)
 LHS = (
     "optuna_tpe_hv",
     TOY_OBJECTIVES,

@@ -101,8 +101,9 @@ class HypervolumePromotion:
     the contribution per unit of what the result cost to measure: a promotion repeats that
     run at a larger budget, so its price scales with it. Why: at 1 epoch a wide network's
     error is far below a small one's (it learns more per epoch), so by contribution alone
-    the wide networks go on, at 3-4x the energy of a small one per promotion, for a part of
-    the front that holds little of the box (seen in the study: benchmarks/README.md).
+    the wide networks go on, at 2-3x the energy of a small one per promotion, for a part of
+    the front that holds little of the box. Measured (benchmarks/README.md): no better
+    over 15 seeds than the contribution alone, so the presets leave it unset.
     A result without a positive cost counts with its stage's median cost.
 
     A function of the stages' results and of what was asked (no order, no state), so a

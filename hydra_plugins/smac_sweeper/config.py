@@ -106,7 +106,7 @@ class SMACSweeperConf:
     # gp_ehvi: random configurations before its model (+ the default); null = 3.
     n_initial_configs: int | None = None
     # optuna_*: how those initial configurations are drawn: random (the samplers' own) |
-    # lhs (a Latin hypercube: every choice of a categorical tried, _initial_design.py)
+    # lhs (a Latin hypercube: every choice of a categorical tried, _optuna.latin_hypercube)
     initial_design: str = "random"
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told
