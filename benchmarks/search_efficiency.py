@@ -144,6 +144,13 @@ METHODS = {
                         "hydra.sweeper.search_cost=energy/total_kwh"],
     # the preset with its 3 initial configurations a Latin hypercube: every optimizer tried
     "tpe_hv_screen_lhs": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.initial_design=lhs"],
+    # the preset with a random configuration instead of TPE's proposal for 1 in 5 new
+    # configurations (SMAC's facades' share): exploration inside the model phase
+    "tpe_hv_screen_ri": ["hydra/sweeper=optuna_tpe_hv_screen",
+                         "hydra.sweeper.interleave_random=0.2"],
+    # the same, 1 in 3
+    "tpe_hv_screen_ri33": ["hydra/sweeper=optuna_tpe_hv_screen",
+                           "hydra.sweeper.interleave_random=0.33"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data

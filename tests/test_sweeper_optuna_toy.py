@@ -505,3 +505,62 @@ def test_lhs_initial_design_is_refused_for_smac_in_one_line(tmp_path):
         "hydra.sweeper.initial_design='lhs' is invalid: needs algorithm optuna_gp or "
         "optuna_tpe (got smac); set random"
     )
+
+
+# interleave_random=p: after the initial design, a new configuration is a random draw with
+# probability p (a coin per trial id), else TPE's proposal
+INTERLEAVE = ("optuna_tpe_hv", TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=2")
+CONFIG_KEYS = ("x", "y", "opt", "momentum", "n", "shift_depth")
+
+
+def _configs(sweep):
+    return [tuple(r[k] for k in CONFIG_KEYS) for r in read_csv(sweep / "trials.csv")]
+
+
+def test_interleave_random_replaces_the_proposals_its_coin_picks_and_resumes_alike(tmp_path):
+    n, p, first = 12, 0.5, 3  # the default + 2 random configurations before TPE
+    sweeps = {}
+    for share in (0.0, p, 1.0):
+        sweep = tmp_path / ("whole" if share == p else f"share{share}")
+        run_inprocess(
+            overrides(
+                sweep,
+                *INTERLEAVE,
+                f"hydra.sweeper.interleave_random={share}",
+                f"hydra.sweeper.n_trials={n}",
+            )
+        )
+        sweeps[share] = _configs(sweep)
+    # the coin of trial t, seeded from the sweeper's seed (0) and t
+    coin = [np.random.default_rng(np.random.SeedSequence([0, t, 1])).random() for t in range(n)]
+    drawn = [t for t in range(first, n) if coin[t] < p]
+    proposed = [t for t in range(first, n) if coin[t] >= p]
+    assert drawn and proposed, coin  # this seed's coins pick both
+    assert sweeps[p][:first] == sweeps[0.0][:first] == sweeps[1.0][:first]  # initial design
+    assert [sweeps[p][t] for t in drawn] == [sweeps[1.0][t] for t in drawn]  # the same draws
+    # TPE's proposals are not the random draws of their trial ids
+    assert all(sweeps[p][t] != sweeps[1.0][t] for t in proposed)
+    # the random draws are not what TPE proposed without interleaving
+    assert sum(sweeps[1.0][t] != sweeps[0.0][t] for t in range(first, n)) == n - first
+    rows = read_csv(tmp_path / "whole" / "trials.csv")
+    assert all((r["momentum"] == "") == (r["opt"] == "c") for r in rows)  # conditions hold
+    _resumed_alike(tmp_path, (*INTERLEAVE, f"hydra.sweeper.interleave_random={p}"), 5, n)
+
+
+@pytest.mark.parametrize(
+    "value, algorithm, allowed",
+    [
+        (1.5, "optuna_tpe_hv", "must be in [0, 1]"),
+        (-0.1, "optuna_tpe_hv", "must be in [0, 1]"),
+        (
+            0.2,
+            "smac_mo",
+            "needs algorithm optuna_gp or optuna_tpe (got smac; SMAC interleaves its own); set 0",
+        ),
+    ],
+)
+def test_interleave_random_is_refused_in_one_line(tmp_path, value, algorithm, allowed):
+    args = overrides(tmp_path, algorithm, f"hydra.sweeper.interleave_random={value}")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == f"hydra.sweeper.interleave_random={value!r} is invalid: {allowed}"

@@ -40,7 +40,10 @@ random configurations until n_initial_configs (plus the default) trials are told
 SMAC's initial design does; n_initial_configs=null keeps Optuna's n_startup_trials (10,
 the default among them). initial_design=lhs: those configurations are a Latin hypercube
 (`latin_hypercube` below), enqueued in order, seeded from the seed, so a resume asks the
-same.
+same. interleave_random=p: after the initial design, each new configuration is drawn at
+random with probability p instead of proposed (`random_configuration` below), as SMAC's
+facades interleave random configurations; the draw and the coin are seeded from the seed
+and the trial id, so a resume asks the same.
 
 Crashed trials are told as complete, with the crash cost the loop journals (_failures.py:
 the configured crash_cost, else the worst value seen plus the observed range), as SMAC is
@@ -117,10 +120,13 @@ class OptunaOptimizer(Optimizer):
         self.fixed = problem.first_configs(self.use_default)  # asked first, in order
         self.distributions = search_distributions(self.space)
         self.design: list[dict[str, Any]] = []  # initial_design=lhs: asked after `fixed`
+        # the initial design's size: Optuna's rule (10) where n_initial_configs is null
+        self.n_initial = 10 if self.n_startup is None else self.n_startup
         if settings.initial_design == "lhs":
-            n_design = (10 if self.n_startup is None else self.n_startup) - len(self.fixed)
+            n_design = self.n_initial - len(self.fixed)
             design = latin_hypercube(self.distributions, n_design, self.seed)
             self.design = [self._params(self._active(params)) for params in design]
+        self.interleave = float(settings.interleave_random)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
         self.configured_reference = dict(settings.reference_point)
@@ -154,6 +160,8 @@ class OptunaOptimizer(Optimizer):
             self.study.enqueue_trial(self._params(self.fixed[asked]))
         elif asked < len(self.fixed) + len(self.design):
             self.study.enqueue_trial(self.design[asked - len(self.fixed)])
+        elif asked >= self.n_initial and (draw := self._interleaved(trial_id)) is not None:
+            self.study.enqueue_trial(draw)
         elif self.proposes:
             self.study.enqueue_trial(self._propose(trial_id))
         trial = self.study.ask(self.distributions)
@@ -252,6 +260,14 @@ class OptunaOptimizer(Optimizer):
         # with the same trials as the uninterrupted sweep
         return self._params(self._active(proposal.ask(self.distributions).params))
 
+    def _interleaved(self, trial_id: int) -> dict[str, Any] | None:
+        """With probability interleave_random, a random configuration's parameters for new
+        trial `trial_id` (seeded from the seed and the id); else None: the sampler proposes."""
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, 1]))
+        if not self.interleave or rng.random() >= self.interleave:
+            return None
+        return self._params(self._active(random_configuration(self.distributions, rng)))
+
     def _reference(self) -> list[float] | None:
         return proposal_reference(
             self.objectives, self.configured_reference, self.told, self.space, self.use_default
@@ -331,6 +347,16 @@ def latin_hypercube(
         }
         for row in cube
     ]
+
+
+def random_configuration(
+    distributions: dict[str, BaseDistribution], rng: np.random.Generator
+) -> dict[str, Any]:
+    """One parameter dict drawn uniformly on each distribution's scale (log where the space
+    says so), in an order that does not depend on the space's."""
+    return {
+        name: _from_unit(distributions[name], float(rng.random())) for name in sorted(distributions)
+    }
 
 
 def _from_unit(dist: BaseDistribution, u: float) -> Any:

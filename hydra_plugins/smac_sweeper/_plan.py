@@ -131,6 +131,8 @@ def make_plan(
         fingerprint["search_cost"] = s.search_cost
     if s.initial_design != "random":  # (absent from the journals of random designs)
         fingerprint["initial_design"] = s.initial_design
+    if s.interleave_random:  # (absent from sweeps without it)
+        fingerprint["interleave_random"] = s.interleave_random
     if s.warm_start.sweep_dir is not None:  # (absent from sweeps without one)
         fingerprint["warm_start"] = OmegaConf.to_container(OmegaConf.structured(s.warm_start))
     return SweepPlan(

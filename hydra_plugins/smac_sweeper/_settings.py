@@ -80,6 +80,15 @@ def check(s: SMACSweeperConf) -> None:
             s.initial_design,
             f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}); set random",
         )
+    if not 0.0 <= s.interleave_random <= 1.0:
+        raise bad("interleave_random", s.interleave_random, "must be in [0, 1]")
+    if s.interleave_random and s.algorithm not in OPTUNA:
+        raise bad(
+            "interleave_random",
+            s.interleave_random,
+            f"needs algorithm {' or '.join(OPTUNA)} (got {s.algorithm}; SMAC interleaves its "
+            "own); set 0",
+        )
     if s.multi_objective == "hypervolume" and s.algorithm not in OPTUNA:
         raise bad(
             "multi_objective",

@@ -108,6 +108,10 @@ class SMACSweeperConf:
     # optuna_*: how those initial configurations are drawn: random (the samplers' own) |
     # lhs (a Latin hypercube: every choice of a categorical tried, _optuna.latin_hypercube)
     initial_design: str = "random"
+    # optuna_*: the probability that a new configuration after the initial design is drawn
+    # at random instead of proposed by the sampler (SMAC's facades interleave 0.2), decided
+    # per trial from the seed and the trial id. 0 = the sampler proposes every one.
+    interleave_random: float = 0.0
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told
     # Cost told to SMAC for a crashed trial, per objective (finite: inf breaks the model).
