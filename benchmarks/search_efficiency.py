@@ -151,6 +151,9 @@ METHODS = {
     # the same, 1 in 3
     "tpe_hv_screen_ri33": ["hydra/sweeper=optuna_tpe_hv_screen",
                            "hydra.sweeper.interleave_random=0.33"],
+    # tpe_hv_screen_ri promoting the top quarter of the 1-epoch results, not the top third
+    "tpe_hv_screen_ri_eta4": ["hydra/sweeper=optuna_tpe_hv_screen",
+                              "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=4"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
