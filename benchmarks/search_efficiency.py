@@ -140,11 +140,12 @@ METHODS = {
                        "hydra.sweeper.search_cost=energy/total_kwh"],
     # tpe_hv_asha19c with 10 random configurations before TPE (cheap at 1 epoch; with 3,
     # TPE never tried the optimizer it had not seen in 3 seeds)
-    "tpe_hv_screen10": ["hydra/sweeper=optuna_tpe_hv_screen",
+    "tpe_hv_screen10": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.interleave_random=0",
                         "hydra.sweeper.search_cost=energy/total_kwh"],
-    # the preset with its 3 initial configurations a Latin hypercube: every optimizer tried
-    "tpe_hv_screen_lhs": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.initial_design=lhs"],
-    # the preset with a random configuration instead of TPE's proposal for 1 in 5 new
+    # tpe_hv_asha19 with its 3 initial configurations a Latin hypercube: every optimizer tried
+    "tpe_hv_screen_lhs": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.interleave_random=0",
+                          "hydra.sweeper.initial_design=lhs"],
+    # tpe_hv_asha19 with a random configuration instead of TPE's proposal for 1 in 5 new
     # configurations (SMAC's facades' share): exploration inside the model phase
     "tpe_hv_screen_ri": ["hydra/sweeper=optuna_tpe_hv_screen",
                          "hydra.sweeper.interleave_random=0.2"],
@@ -154,6 +155,9 @@ METHODS = {
     # tpe_hv_screen_ri promoting the top quarter of the 1-epoch results, not the top third
     "tpe_hv_screen_ri_eta4": ["hydra/sweeper=optuna_tpe_hv_screen",
                               "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=4"],
+    # the same, the top sixth
+    "tpe_hv_screen_ri_eta6": ["hydra/sweeper=optuna_tpe_hv_screen",
+                              "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=6"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data

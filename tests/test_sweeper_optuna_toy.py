@@ -497,6 +497,22 @@ def test_lhs_initial_design_tries_every_choice_and_resumes_alike(tmp_path):
     _resumed_alike(tmp_path, LHS, first=4, total=8)
 
 
+def test_lhs_initial_design_without_n_initial_configs_fills_optunas_ten(tmp_path):
+    """n_initial_configs=null: Optuna's 10 startup trials, the default and 9 design points."""
+    settings = (
+        "optuna_tpe_hv",  # its 3 unset
+        TOY_OBJECTIVES,
+        "hydra.sweeper.n_initial_configs=null",
+        "hydra.sweeper.initial_design=lhs",
+    )
+    run_inprocess(overrides(tmp_path, *settings, "hydra.sweeper.n_trials=11"))
+    rows = read_csv(tmp_path / "trials.csv")
+    assert len(rows) == 11 and rows[0]["x"] == "0.5"  # the default
+    design = rows[1:10]
+    assert Counter(r["opt"] for r in design) == {"a": 3, "b": 3, "c": 3}
+    assert sorted(int(9 * float(r["x"])) for r in design) == list(range(9))  # one per ninth
+
+
 def test_lhs_initial_design_is_refused_for_smac_in_one_line(tmp_path):
     args = overrides(tmp_path, "smac_mo", "hydra.sweeper.initial_design=lhs")
     with pytest.raises(ValueError) as err:
