@@ -95,6 +95,10 @@ from hydra_plugins.smac_sweeper import hypervolume
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_EPOCHS = "trainer.max_epochs=9"  # full fidelity of every method
+# TPE on hypervolume scalarisations behind a 1-epoch screen, the top third promoted to 9
+# epochs trained afresh (hv_promotion): what the screen methods below vary; spelled from
+# optuna_tpe_hv_asha, so that a change of the preset optuna_tpe_hv_screen leaves them alone
+SCREEN = ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]"]
 METHODS = {
     "random": ["hydra/sweeper=random", FULL_EPOCHS],
     "mo": ["hydra/sweeper=smac_mo", FULL_EPOCHS],
@@ -132,32 +136,27 @@ METHODS = {
     "tpe_hv_asha": ["hydra/sweeper=optuna_tpe_hv_epochs", "hydra.sweeper.budget.continuation=false",
                     "hydra.sweeper.intensifier=hv_promotion"],
     # tpe_hv_asha without the 3-epoch stage: the top third of the 1-epoch results go straight
-    # to 9 epochs, so a full-fidelity result costs ~1.45 trials' energy, not ~3.4; what the
-    # preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
-    "tpe_hv_asha19": ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]"],
+    # to 9 epochs, so a full-fidelity result costs ~1.45 trials' energy, not ~3.4
+    "tpe_hv_asha19": SCREEN,
     # the same, the 1-epoch results ranked by contribution per kWh their run measured
-    "tpe_hv_asha19c": ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]",
-                       "hydra.sweeper.search_cost=energy/total_kwh"],
+    "tpe_hv_asha19c": [*SCREEN, "hydra.sweeper.search_cost=energy/total_kwh"],
     # tpe_hv_asha19c with 10 random configurations before TPE (cheap at 1 epoch; with 3,
     # TPE never tried the optimizer it had not seen in 3 seeds)
-    "tpe_hv_screen10": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.interleave_random=0",
-                        "hydra.sweeper.search_cost=energy/total_kwh"],
+    "tpe_hv_screen10": [*SCREEN, "hydra.sweeper.search_cost=energy/total_kwh"],
     # tpe_hv_asha19 with its 3 initial configurations a Latin hypercube: every optimizer tried
-    "tpe_hv_screen_lhs": ["hydra/sweeper=optuna_tpe_hv_screen", "hydra.sweeper.interleave_random=0",
-                          "hydra.sweeper.initial_design=lhs"],
+    "tpe_hv_screen_lhs": [*SCREEN, "hydra.sweeper.initial_design=lhs"],
     # tpe_hv_asha19 with a random configuration instead of TPE's proposal for 1 in 5 new
     # configurations (SMAC's facades' share): exploration inside the model phase
-    "tpe_hv_screen_ri": ["hydra/sweeper=optuna_tpe_hv_screen",
-                         "hydra.sweeper.interleave_random=0.2"],
+    "tpe_hv_screen_ri": [*SCREEN, "hydra.sweeper.interleave_random=0.2"],
     # the same, 1 in 3
-    "tpe_hv_screen_ri33": ["hydra/sweeper=optuna_tpe_hv_screen",
-                           "hydra.sweeper.interleave_random=0.33"],
-    # tpe_hv_screen_ri promoting the top quarter of the 1-epoch results, not the top third
-    "tpe_hv_screen_ri_eta4": ["hydra/sweeper=optuna_tpe_hv_screen",
-                              "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=4"],
+    "tpe_hv_screen_ri33": [*SCREEN, "hydra.sweeper.interleave_random=0.33"],
+    # tpe_hv_screen_ri promoting the top quarter of the 1-epoch results, not the top third;
+    # what the preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
+    "tpe_hv_screen_ri_eta4": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                              "hydra.sweeper.budget.eta=4"],
     # the same, the top sixth
-    "tpe_hv_screen_ri_eta6": ["hydra/sweeper=optuna_tpe_hv_screen",
-                              "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=6"],
+    "tpe_hv_screen_ri_eta6": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                              "hydra.sweeper.budget.eta=6"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
