@@ -17,6 +17,7 @@ from hydra_plugins.smac_sweeper._optuna import ALGORITHMS
 from tests.toy_app.harness import calls, overrides, read_csv, read_journal, run_inprocess
 
 TOY_OBJECTIVES = "hydra.sweeper.objectives=[val/error,emissions/total_g]"
+CONFIG_KEYS = ("x", "y", "opt", "momentum", "n", "shift_depth")  # the toy's hyperparameters
 # GPSampler's asks take seconds: cases that add nothing over TPE's are slow
 WITH_SLOW_GP = ["optuna_tpe", pytest.param("optuna_gp", marks=pytest.mark.slow)]
 
@@ -26,7 +27,7 @@ def _rows_and_calls(sweep):
     told = [r for r in read_journal(sweep) if r["event"] == "tell"]
     assert [int(r["trial_id"]) for r in rows] == list(range(len(rows))) and len(told) == len(rows)
     assert not (sweep / "smac3_output").exists()
-    configs = [tuple(r[k] for k in ("x", "y", "opt", "momentum", "n", "shift_depth")) for r in rows]
+    configs = [tuple(r[k] for k in CONFIG_KEYS) for r in rows]
     assert len(set(configs)) == len(configs)  # no configuration twice
     for call in calls(sweep):  # only active hyperparameters: momentum only for opt a, b
         has_momentum = any(o.startswith("momentum=") for o in call["overrides"])
@@ -396,7 +397,7 @@ def _resumed_alike(tmp_path, settings, first, total):
     in tmp_path/whole (of `total` trials) asked."""
     run_inprocess(overrides(tmp_path / "parts", *settings, f"hydra.sweeper.n_trials={first}"))
     run_inprocess(overrides(tmp_path / "parts", *settings, f"hydra.sweeper.n_trials={total}"))
-    keep = ("x", "y", "opt", "momentum", "n", "shift_depth", "budget")
+    keep = (*CONFIG_KEYS, "budget")
     whole, parts = (
         [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
         for name in ("whole", "parts")
@@ -526,7 +527,6 @@ def test_lhs_initial_design_is_refused_for_smac_in_one_line(tmp_path):
 # interleave_random=p: after the initial design, a new configuration is a random draw with
 # probability p (a coin per trial id), else TPE's proposal
 INTERLEAVE = ("optuna_tpe_hv", TOY_OBJECTIVES, "hydra.sweeper.n_initial_configs=2")
-CONFIG_KEYS = ("x", "y", "opt", "momentum", "n", "shift_depth")
 
 
 def _configs(sweep):

@@ -263,8 +263,10 @@ class OptunaOptimizer(Optimizer):
     def _interleaved(self, trial_id: int) -> dict[str, Any] | None:
         """With probability interleave_random, a random configuration's parameters for new
         trial `trial_id` (seeded from the seed and the id); else None: the sampler proposes."""
+        if not self.interleave:
+            return None
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, 1]))
-        if not self.interleave or rng.random() >= self.interleave:
+        if rng.random() >= self.interleave:
             return None
         return self._params(self._active(random_configuration(self.distributions, rng)))
 
@@ -338,24 +340,25 @@ def latin_hypercube(
     it. SMAC's own initial designs are quasi-random (Sobol, LHS) for the same reason."""
     if n <= 0:
         return []
-    names = sorted(distributions)  # an order that does not depend on the space's
-    cube = qmc.LatinHypercube(d=len(names), seed=np.random.default_rng(seed)).random(n)
-    return [
-        {
-            name: _from_unit(distributions[name], float(u))
-            for name, u in zip(names, row, strict=True)
-        }
-        for row in cube
-    ]
+    cube = qmc.LatinHypercube(d=len(distributions), seed=np.random.default_rng(seed)).random(n)
+    return [_from_units(distributions, row) for row in cube]
 
 
 def random_configuration(
     distributions: dict[str, BaseDistribution], rng: np.random.Generator
 ) -> dict[str, Any]:
     """One parameter dict drawn uniformly on each distribution's scale (log where the space
-    says so), in an order that does not depend on the space's."""
+    says so)."""
+    return _from_units(distributions, rng.random(len(distributions)))
+
+
+def _from_units(distributions: dict[str, BaseDistribution], units: Any) -> dict[str, Any]:
+    """The parameter dict at a point of the unit cube, one coordinate per distribution in
+    name order (an order that does not depend on the space's)."""
+    names = sorted(distributions)
     return {
-        name: _from_unit(distributions[name], float(rng.random())) for name in sorted(distributions)
+        name: _from_unit(distributions[name], float(u))
+        for name, u in zip(names, units, strict=True)
     }
 
 
@@ -376,7 +379,7 @@ def _from_unit(dist: BaseDistribution, u: float) -> Any:
         else:
             value = math.floor(dist.low + u * (dist.high - dist.low + 1))
         return int(min(max(value, dist.low), dist.high))
-    raise TypeError(f"no Latin hypercube mapping for {type(dist).__name__}")
+    raise TypeError(f"no mapping from [0, 1) for {type(dist).__name__}")
 
 
 def make_sampler(algorithm: str, seed: int, n_startup: int | None) -> optuna.samplers.BaseSampler:
