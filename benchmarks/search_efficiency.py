@@ -157,6 +157,14 @@ METHODS = {
     # the same, the top sixth
     "tpe_hv_screen_ri_eta6": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                               "hydra.sweeper.budget.eta=6"],
+    # tpe_hv_screen_ri_eta4 (the preset) with the 1-epoch results ranked by contribution per
+    # kWh their run measured: a wide network's promotion costs ~3.6x a small one's
+    "tpe_hv_screen_ri_eta4c": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                               "hydra.sweeper.budget.eta=4",
+                               "hydra.sweeper.search_cost=energy/total_kwh"],
+    # the same with the top third (eta 3) by contribution per kWh
+    "tpe_hv_screen_ric": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                          "hydra.sweeper.search_cost=energy/total_kwh"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
