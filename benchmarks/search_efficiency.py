@@ -165,6 +165,11 @@ METHODS = {
     # the same with the top third (eta 3) by contribution per kWh
     "tpe_hv_screen_ric": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                           "hydra.sweeper.search_cost=energy/total_kwh"],
+    # tpe_hv_screen_ri_eta4 (the preset) whose TPE learns from the 1-epoch results alone
+    # until a stage holds enough results (budget.model=bohb), not from each configuration's
+    # highest stage, where the promoted ones' 9-epoch errors beat every 1-epoch error
+    "tpe_hv_screen_bohb": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                           "hydra.sweeper.budget.eta=4", "hydra.sweeper.budget.model=bohb"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data

@@ -156,6 +156,18 @@ def test_stages_that_do_not_climb_from_min_to_max_are_refused_in_one_line(tmp_pa
     assert calls(tmp_path) == []
 
 
+def test_stages_without_a_budget_variable_are_refused_in_one_line(tmp_path):
+    args = overrides(tmp_path, "optuna_tpe_hv", TOY_OBJECTIVES, "hydra.sweeper.budget.stages=[1,9]")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == (
+        "hydra.sweeper.budget.stages=[1.0, 9.0] is invalid: needs a budget.variable (got "
+        "null: every trial runs at full fidelity); set budget.variable=trainer.max_epochs "
+        "or budget.stages=null"
+    )
+    assert calls(tmp_path) == []
+
+
 def test_pareto_promotion_is_refused_for_smac_in_one_line(tmp_path):
     args = overrides(tmp_path, "smac_mfmo", "hydra.sweeper.intensifier=pareto_promotion")
     with pytest.raises(ValueError, match=r"^hydra.sweeper.intensifier='pareto_promotion' is inv"):
@@ -561,6 +573,18 @@ def test_interleave_random_replaces_the_proposals_its_coin_picks_and_resumes_ali
     rows = read_csv(tmp_path / "whole" / "trials.csv")
     assert all((r["momentum"] == "") == (r["opt"] == "c") for r in rows)  # conditions hold
     _resumed_alike(tmp_path, (*INTERLEAVE, f"hydra.sweeper.interleave_random={p}"), 5, n)
+    # a resume with another share would ask other configurations: refused before any trial
+    launched = len(calls(tmp_path / "whole"))
+    for other in (0.0, 0.25):
+        resume = overrides(
+            tmp_path / "whole",
+            *INTERLEAVE,
+            f"hydra.sweeper.interleave_random={other}",
+            f"hydra.sweeper.n_trials={n + 2}",
+        )
+        with pytest.raises(RuntimeError, match=r"other settings \(interleave_random\)"):
+            run_inprocess(resume)
+    assert len(calls(tmp_path / "whole")) == launched
 
 
 @pytest.mark.parametrize(
@@ -580,3 +604,82 @@ def test_interleave_random_is_refused_in_one_line(tmp_path, value, algorithm, al
     with pytest.raises(ValueError) as err:
         run_inprocess(args)
     assert str(err.value) == f"hydra.sweeper.interleave_random={value!r} is invalid: {allowed}"
+
+
+def _learned_from(monkeypatch):
+    """Per proposal: (the stage budget.model picked, the costs the sampler learned from,
+    the sweep's results at each stage then), recorded around OptunaOptimizer._propose."""
+    from hydra_plugins.smac_sweeper import _optuna
+
+    seen = []
+    scalarize, propose = _optuna.hypervolume_scalarization, _optuna.OptunaOptimizer._propose
+
+    def scalarization(cost, reference, weights):
+        seen[-1][1].append(tuple(cost))
+        return scalarize(cost, reference, weights)
+
+    def proposing(self, trial_id):
+        stages = {s: sorted(map(tuple, r.values())) for s, r in self.at_stage.items()}
+        seen.append((self._model_stage(), [], stages))
+        return propose(self, trial_id)
+
+    monkeypatch.setattr(_optuna, "hypervolume_scalarization", scalarization)
+    monkeypatch.setattr(_optuna.OptunaOptimizer, "_propose", proposing)
+    return seen
+
+
+def test_bohb_model_learns_from_one_stage_and_resumes_alike(tmp_path, monkeypatch):
+    """budget.model=bohb: each proposal learns from the results of one stage only, the
+    highest with at least 7 (the toy's 6 hyperparameters + 1), else the 1-epoch ones;
+    with budget.model=highest a promoted configuration's 9-epoch cost is learned from
+    while the 9-epoch stage holds fewer than 7."""
+    stages = (*HV_PROMOTION, "hydra.sweeper.budget.stages=[1,9]")
+    seen = _learned_from(monkeypatch)
+    bohb = (*stages, "hydra.sweeper.budget.model=bohb")
+    run_inprocess(overrides(tmp_path / "whole", *bohb, "hydra.sweeper.n_trials=40"))
+    assert len(read_csv(tmp_path / "whole" / "trials.csv")) == 40
+    modelled = [stage for stage, _, _ in seen]
+    for stage, learned, results in seen:
+        rich = [s for s, r in results.items() if len(r) >= 7]
+        assert stage == max(rich, default=1.0)
+        assert sorted(learned) == results[stage]  # that stage's results, all of them, alone
+    assert modelled[0] == 1.0 and modelled[-1] == 9.0  # it moved up once 9 epochs had 7
+    assert modelled == sorted(modelled)
+
+    seen.clear()
+    run_inprocess(overrides(tmp_path / "highest", *stages, "hydra.sweeper.n_trials=20"))
+    mixed = [
+        learned
+        for stage, learned, results in seen
+        if stage is None and len(results[9.0]) < 7 and set(results[9.0]) & set(learned)
+    ]
+    assert mixed  # highest: 9-epoch costs next to 1-epoch ones
+
+    monkeypatch.undo()
+    _resumed_alike(tmp_path, bohb, 12, 40)
+
+
+@pytest.mark.parametrize(
+    "preset, model, allowed",
+    [
+        ("optuna_tpe_hv_epochs", "bohb_kde", "must be one of highest, bohb"),
+        (
+            "smac_mfmo_epochs",
+            "bohb",
+            "needs algorithm optuna_gp or optuna_tpe and a budget.variable (got algorithm "
+            "smac, budget.variable trainer.max_epochs); set budget.model=highest",
+        ),
+        (
+            "optuna_tpe_hv",
+            "bohb",
+            "needs algorithm optuna_gp or optuna_tpe and a budget.variable (got algorithm "
+            "optuna_tpe, budget.variable null); set budget.model=highest",
+        ),
+    ],
+)
+def test_budget_model_is_refused_in_one_line(tmp_path, preset, model, allowed):
+    args = overrides(tmp_path, preset, TOY_OBJECTIVES, f"hydra.sweeper.budget.model={model}")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == f"hydra.sweeper.budget.model={model!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []

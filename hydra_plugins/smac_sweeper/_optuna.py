@@ -7,9 +7,11 @@ configuration starts at the lowest stage and goes up a stage while it is on its 
 Pareto front (pareto_promotion), or once it is among the top 1/eta of its stage by
 hypervolume contribution (hv_promotion); a promotion is asked before any new
 configuration. The record study holds one trial per configuration, told at the lowest
-stage; the samplers see each configuration's cost at the highest stage told so far,
-through a proposal study as below (a configuration stopped low counts with its low-budget
-error, which is worse than what it would have reached).
+stage; through a proposal study as below, the samplers see each configuration's cost at
+the highest stage told so far (budget.model=highest: a configuration stopped low counts
+with its low-budget error, which is worse than what it would have reached), or the results
+of one stage alone (budget.model=bohb, BOHB's rule: the highest stage with at least as many
+results as searched hyperparameters + 1, else the lowest, where every configuration has one).
 
 multi_objective=hypervolume (with two or more objectives): the sampler optimises one
 scalar instead of the objectives, a random hypervolume scalarisation in the sweep's
@@ -141,6 +143,8 @@ class OptunaOptimizer(Optimizer):
         # a proposal study decides every new configuration (see the module's docstring)
         self.proposes = self.scalarize or self.promotion is not None
         self.latest: dict[str, tuple[float, list[float]]] = {}  # config -> (stage, its cost)
+        self.model = settings.budget.model  # highest | bohb: what _propose learns from
+        self.at_stage: dict[float, dict[str, list[float]]] = {s: {} for s in self.stages}
         self.keys: dict[int, str] = {}  # the record study's trial number -> its config
         self.study: optuna.Study | None = None  # built by the first ask, or by restore
         self.numbers: dict[int, int] = {}  # trial id -> the study's trial number
@@ -187,6 +191,7 @@ class OptunaOptimizer(Optimizer):
                 key, stage = config_key(trial.config), float(trial.budget)
                 if stage >= self.latest.get(key, (-np.inf, []))[0]:
                     self.latest[key] = (stage, list(trial.cost))
+                self.at_stage[stage][key] = list(trial.cost)
         if self.study is None:  # the journal's results: restore puts them in the study
             self.replayed_told.update(t.trial_id for t in trials)
             return
@@ -235,13 +240,20 @@ class OptunaOptimizer(Optimizer):
         sampler = make_sampler(self.algorithm, int(sampler_seed), self.n_startup)
         weights = random_weights(np.random.default_rng(int(weights_seed)), len(self.objectives))
         reference = self._reference() if self.scalarize else None
+        stage = self._model_stage()
         if self.scalarize:
             proposal = optuna.create_study(direction="maximize", sampler=sampler)
         else:
             proposal = optuna.create_study(directions=self.study.directions, sampler=sampler)
         for t in self.study.get_trials(deepcopy=False):
             if t.state == TrialState.COMPLETE and not (self.scalarize and reference is None):
-                cost = self.latest.get(self.keys[t.number], (None, t.values))[1]
+                key = self.keys[t.number]
+                if stage is None:  # budget.model=highest
+                    cost = self.latest.get(key, (None, t.values))[1]
+                elif key in self.at_stage[stage]:
+                    cost = self.at_stage[stage][key]
+                else:  # no result at the modelled stage (BOHB fits that stage's alone)
+                    continue
                 values = (
                     [hypervolume_scalarization(cost, reference, weights)]
                     if reference is not None
@@ -259,6 +271,16 @@ class OptunaOptimizer(Optimizer):
         # inactive values at their defaults, as a rebuilt study holds them: a resume goes on
         # with the same trials as the uninterrupted sweep
         return self._params(self._active(proposal.ask(self.distributions).params))
+
+    def _model_stage(self) -> float | None:
+        """budget.model=bohb: the stage whose results _propose learns from, the highest one
+        with at least (searched hyperparameters + 1) results, else the lowest (every new
+        configuration has a result there); None: each configuration's highest (highest)."""
+        if self.model != "bohb" or not self.stages:
+            return None
+        enough = len(self.distributions) + 1
+        full = [s for s in self.stages if len(self.at_stage[s]) >= enough]
+        return max(full, default=self.stages[0])
 
     def _interleaved(self, trial_id: int) -> dict[str, Any] | None:
         """With probability interleave_random, a random configuration's parameters for new

@@ -37,6 +37,7 @@ CHOICES = {
     "intensifier": ("hyperband", "successive_halving", "pareto_promotion", "hv_promotion"),
     "initial_design": ("random", "lhs"),
 }
+BUDGET_MODELS = ("highest", "bohb")  # budget.model: what the sampler learns from
 OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; OPTUNA_INTENSIFIERS
 OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a budget
 SMAC_INTENSIFIERS = ("hyperband", "successive_halving")  # smac and random, with a budget
@@ -127,6 +128,22 @@ def check(s: SMACSweeperConf) -> None:
     if isinstance(w.n_configs, bool) or not isinstance(w.n_configs, int) or w.n_configs < 1:
         raise bad("warm_start.n_configs", w.n_configs, "must be an integer >= 1")
     b = s.budget
+    if b.variable is None and b.stages is not None:
+        raise bad(
+            "budget.stages",
+            [float(x) for x in b.stages],
+            "needs a budget.variable (got null: every trial runs at full fidelity); set "
+            f"budget.variable={CONTINUABLE} or budget.stages=null",
+        )
+    if b.model not in BUDGET_MODELS:
+        raise bad("budget.model", b.model, f"must be one of {', '.join(BUDGET_MODELS)}")
+    if b.model != "highest" and (b.variable is None or s.algorithm not in OPTUNA):
+        raise bad(
+            "budget.model",
+            b.model,
+            f"needs algorithm {' or '.join(OPTUNA)} and a budget.variable (got algorithm "
+            f"{s.algorithm}, budget.variable {b.variable or 'null'}); set budget.model=highest",
+        )
     if b.variable is not None and s.algorithm == "gp_ehvi":
         raise bad(
             "budget.variable",

@@ -28,6 +28,12 @@ class BudgetConf:
     # trial's LR schedule spans the top budget (++schedule_epochs=<max>). Only for
     # variable trainer.max_epochs: a data fraction or shift depth changes what is trained.
     continuation: bool = False
+    # Which results the sampler learns from (optuna_* with a budget). highest: each
+    # configuration's cost at the highest stage it reached, so a 9-epoch error stands next to
+    # 1-epoch ones and whatever was promoted first looks best. bohb: one stage's results only,
+    # the highest stage with at least (searched hyperparameters + 1) of them, else the lowest
+    # (BOHB's rule, Falkner et al. 2018): a 1-epoch result is compared with 1-epoch results.
+    model: str = "highest"
 
 
 @dataclass
