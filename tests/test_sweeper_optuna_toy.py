@@ -683,3 +683,44 @@ def test_budget_model_is_refused_in_one_line(tmp_path, preset, model, allowed):
         run_inprocess(args)
     assert str(err.value) == f"hydra.sweeper.budget.model={model!r} is invalid: {allowed}"
     assert calls(tmp_path) == []
+
+
+def test_tpe_gamma_sets_the_share_of_good_trials_and_resumes_alike(tmp_path, monkeypatch):
+    from optuna.samplers._tpe.sampler import default_gamma
+
+    from hydra_plugins.smac_sweeper import _optuna
+
+    for n in (1, 4, 20, 99, 200):
+        assert _optuna.make_sampler("optuna_tpe", 0, 3, 0.25)._gamma(n) == min(-(-n // 4), 25)
+    assert _optuna.make_sampler("optuna_tpe", 0, 3)._gamma is None  # Optuna's rule then:
+    assert [default_gamma(n) for n in (10, 20, 21)] == [1, 2, 3]  # the best tenth
+    shares, make = [], _optuna.make_sampler
+
+    def recording(algorithm, seed, n_startup, gamma=None):
+        shares.append(gamma)
+        return make(algorithm, seed, n_startup, gamma)
+
+    monkeypatch.setattr(_optuna, "make_sampler", recording)
+    settings = (*INTERLEAVE, "hydra.sweeper.tpe_gamma=0.25")
+    run_inprocess(overrides(tmp_path / "whole", *settings, "hydra.sweeper.n_trials=12"))
+    assert len(shares) == 12 - 3 and set(shares) == {0.25}  # every proposal after the design
+    run_inprocess(overrides(tmp_path / "tenth", *INTERLEAVE, "hydra.sweeper.n_trials=12"))
+    assert _configs(tmp_path / "whole")[:3] == _configs(tmp_path / "tenth")[:3]
+    assert _configs(tmp_path / "whole") != _configs(tmp_path / "tenth")
+    _resumed_alike(tmp_path, settings, 5, 12)
+
+
+@pytest.mark.parametrize(
+    "value, algorithm, allowed",
+    [
+        (0.0, "optuna_tpe_hv", "must be in (0, 1], or null (Optuna's 0.1)"),
+        (1.5, "optuna_tpe_hv", "must be in (0, 1], or null (Optuna's 0.1)"),
+        (0.25, "optuna_gp", "needs algorithm optuna_tpe (got optuna_gp)"),
+    ],
+)
+def test_tpe_gamma_is_refused_in_one_line(tmp_path, value, algorithm, allowed):
+    args = overrides(tmp_path, algorithm, f"hydra.sweeper.tpe_gamma={value}")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == f"hydra.sweeper.tpe_gamma={value!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []

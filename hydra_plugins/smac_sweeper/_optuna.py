@@ -70,6 +70,7 @@ values (unlike SMAC's; seen on the toy app with hash seeds 1 and 2).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import warnings
@@ -129,6 +130,7 @@ class OptunaOptimizer(Optimizer):
             design = latin_hypercube(self.distributions, n_design, self.seed)
             self.design = [self._params(self._active(params)) for params in design]
         self.interleave = float(settings.interleave_random)
+        self.gamma = settings.tpe_gamma  # TPE's share of good trials (None: Optuna's)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
         self.configured_reference = dict(settings.reference_point)
@@ -226,7 +228,7 @@ class OptunaOptimizer(Optimizer):
         sampler = (
             optuna.samplers.RandomSampler(seed=seed)  # a record: _propose samples
             if self.proposes
-            else make_sampler(self.algorithm, seed, self.n_startup)
+            else make_sampler(self.algorithm, seed, self.n_startup, self.gamma)
         )
         return optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler)
 
@@ -237,7 +239,7 @@ class OptunaOptimizer(Optimizer):
         else the objectives (see the module's docstring)."""
         assert self.study is not None
         weights_seed, sampler_seed = np.random.SeedSequence([self.seed, trial_id]).generate_state(2)
-        sampler = make_sampler(self.algorithm, int(sampler_seed), self.n_startup)
+        sampler = make_sampler(self.algorithm, int(sampler_seed), self.n_startup, self.gamma)
         weights = random_weights(np.random.default_rng(int(weights_seed)), len(self.objectives))
         reference = self._reference() if self.scalarize else None
         stage = self._model_stage()
@@ -404,16 +406,30 @@ def _from_unit(dist: BaseDistribution, u: float) -> Any:
     raise TypeError(f"no mapping from [0, 1) for {type(dist).__name__}")
 
 
-def make_sampler(algorithm: str, seed: int, n_startup: int | None) -> optuna.samplers.BaseSampler:
-    """GPSampler or multivariate TPE with the constant liar, seeded."""
+def make_sampler(
+    algorithm: str, seed: int, n_startup: int | None, gamma: float | None = None
+) -> optuna.samplers.BaseSampler:
+    """GPSampler or multivariate TPE with the constant liar, seeded; `gamma` the share of
+    TPE's good trials (None: Optuna's rule, 0.1)."""
     startup = {} if n_startup is None else {"n_startup_trials": n_startup}
+    if gamma is not None:
+        startup["gamma"] = functools.partial(good_trials, share=gamma)
     with warnings.catch_warnings():  # multivariate and constant_liar are "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # gamma is deprecated since Optuna 4.9 (removal planned for 6.0; requirements.txt
+        # pins 5.0.0): a test fails when it is gone
+        warnings.filterwarnings("ignore", "`gamma` has been deprecated", FutureWarning)
         if algorithm == "optuna_gp":
             return optuna.samplers.GPSampler(seed=seed, **startup)
         return optuna.samplers.TPESampler(
             seed=seed, multivariate=True, constant_liar=True, **startup
         )
+
+
+def good_trials(n: int, share: float) -> int:
+    """How many of n trials TPE models as the good ones: ceil(share x n), at most 25 (the
+    cap of Optuna's default_gamma, whose share is 0.1)."""
+    return min(math.ceil(share * n), 25)
 
 
 def _route_optuna_logs() -> None:

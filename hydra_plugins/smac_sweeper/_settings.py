@@ -83,6 +83,10 @@ def check(s: SMACSweeperConf) -> None:
         )
     if not 0.0 <= s.interleave_random <= 1.0:
         raise bad("interleave_random", s.interleave_random, "must be in [0, 1]")
+    if s.tpe_gamma is not None and not 0.0 < s.tpe_gamma <= 1.0:
+        raise bad("tpe_gamma", s.tpe_gamma, "must be in (0, 1], or null (Optuna's 0.1)")
+    if s.tpe_gamma is not None and s.algorithm != "optuna_tpe":
+        raise bad("tpe_gamma", s.tpe_gamma, f"needs algorithm optuna_tpe (got {s.algorithm})")
     if s.interleave_random and s.algorithm not in OPTUNA:
         raise bad(
             "interleave_random",

@@ -118,6 +118,10 @@ class SMACSweeperConf:
     # at random instead of proposed by the sampler (SMAC's facades interleave 0.2), decided
     # per trial from the seed and the trial id. 0 = the sampler proposes every one.
     interleave_random: float = 0.0
+    # optuna_tpe: the share of the trials TPE takes as the good ones, l(x) (ceil(share x n),
+    # at most 25). null = Optuna's 0.1; hyperopt's is 0.25. With few trials, 0.1 is the best
+    # one or two: whatever they share (an optimizer, a rounding mode) is proposed again.
+    tpe_gamma: float | None = None
     max_failure_rate: float = 0.5  # stop when more trials than this share crashed ...
     failure_check_after: int = 5  # ... once this many trials were told
     # Cost told to SMAC for a crashed trial, per objective (finite: inf breaks the model).
