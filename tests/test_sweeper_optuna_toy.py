@@ -703,7 +703,7 @@ def test_tpe_gamma_sets_the_share_of_good_trials_and_resumes_alike(tmp_path, mon
     monkeypatch.setattr(_optuna, "make_sampler", recording)
     settings = (*INTERLEAVE, "hydra.sweeper.tpe_gamma=0.25")
     run_inprocess(overrides(tmp_path / "whole", *settings, "hydra.sweeper.n_trials=12"))
-    assert len(shares) == 12 - 3 and set(shares) == {0.25}  # every proposal after the design
+    assert len(shares) == 12 - 1 and set(shares) == {0.25}  # every ask after the default
     run_inprocess(overrides(tmp_path / "tenth", *INTERLEAVE, "hydra.sweeper.n_trials=12"))
     assert _configs(tmp_path / "whole")[:3] == _configs(tmp_path / "tenth")[:3]
     assert _configs(tmp_path / "whole") != _configs(tmp_path / "tenth")
