@@ -162,9 +162,6 @@ METHODS = {
     "tpe_hv_screen_ri_eta4c": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                                "hydra.sweeper.budget.eta=4",
                                "hydra.sweeper.search_cost=energy/total_kwh"],
-    # the same with the top third (eta 3) by contribution per kWh
-    "tpe_hv_screen_ric": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
-                          "hydra.sweeper.search_cost=energy/total_kwh"],
     # tpe_hv_screen_ri_eta4 (the preset) whose TPE learns from the 1-epoch results alone
     # until a stage holds enough results (budget.model=bohb), not from each configuration's
     # highest stage, where the promoted ones' 9-epoch errors beat every 1-epoch error
