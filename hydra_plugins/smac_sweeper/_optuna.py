@@ -144,8 +144,8 @@ class OptunaOptimizer(Optimizer):
             self.promotion = ParetoPromotion(self.stages)
         # a proposal study decides every new configuration (see the module's docstring)
         self.proposes = self.scalarize or self.promotion is not None
-        self.latest: dict[str, tuple[float, list[float]]] = {}  # config -> (stage, its cost)
         self.model = settings.budget.model  # highest | bohb: what _propose learns from
+        # stage -> config -> its cost there (the latest tell)
         self.at_stage: dict[float, dict[str, list[float]]] = {s: {} for s in self.stages}
         self.keys: dict[int, str] = {}  # the record study's trial number -> its config
         self.study: optuna.Study | None = None  # built by the first ask, or by restore
@@ -190,10 +190,7 @@ class OptunaOptimizer(Optimizer):
             assert trial.cost is not None, "tell a told trial"
             if self.promotion is not None and trial.budget is not None:
                 self.promotion.record_tell(trial)
-                key, stage = config_key(trial.config), float(trial.budget)
-                if stage >= self.latest.get(key, (-np.inf, []))[0]:
-                    self.latest[key] = (stage, list(trial.cost))
-                self.at_stage[stage][key] = list(trial.cost)
+                self.at_stage[float(trial.budget)][config_key(trial.config)] = list(trial.cost)
         if self.study is None:  # the journal's results: restore puts them in the study
             self.replayed_told.update(t.trial_id for t in trials)
             return
@@ -250,9 +247,10 @@ class OptunaOptimizer(Optimizer):
         for t in self.study.get_trials(deepcopy=False):
             if t.state == TrialState.COMPLETE and not (self.scalarize and reference is None):
                 key = self.keys[t.number]
-                if stage is None:  # budget.model=highest
-                    cost = self.latest.get(key, (None, t.values))[1]
-                elif key in self.at_stage[stage]:
+                told = [s for s in self.stages if key in self.at_stage[s]]  # [] at full fidelity
+                if stage is None:  # budget.model=highest: its highest stage told
+                    cost = self.at_stage[told[-1]][key] if told else t.values
+                elif stage in told:
                     cost = self.at_stage[stage][key]
                 else:  # no result at the modelled stage (BOHB fits that stage's alone)
                     continue
