@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,8 +37,8 @@ CHOICES = {
     "multi_objective": ("parego", "mean", "hypervolume"),
     "intensifier": ("hyperband", "successive_halving", "pareto_promotion", "hv_promotion"),
     "initial_design": ("random", "lhs"),
+    "budget.model": ("highest", "bohb"),  # what the sampler learns from
 }
-BUDGET_MODELS = ("highest", "bohb")  # budget.model: what the sampler learns from
 OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; OPTUNA_INTENSIFIERS
 OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a budget
 SMAC_INTENSIFIERS = ("hyperband", "successive_halving")  # smac and random, with a budget
@@ -54,8 +55,9 @@ def check(s: SMACSweeperConf) -> None:
     if not objectives or len(set(objectives)) != len(objectives):
         raise bad("objectives", objectives, "must be distinct keys, at least one")
     for key, options in CHOICES.items():
-        if getattr(s, key) not in options:
-            raise bad(key, getattr(s, key), f"must be one of {', '.join(options)}")
+        value = operator.attrgetter(key)(s)
+        if value not in options:
+            raise bad(key, value, f"must be one of {', '.join(options)}")
     if s.n_trials < 1:
         raise bad("n_trials", s.n_trials, "must be an integer >= 1")
     if s.n_workers < 1:
@@ -139,8 +141,6 @@ def check(s: SMACSweeperConf) -> None:
             "needs a budget.variable (got null: every trial runs at full fidelity); set "
             f"budget.variable={CONTINUABLE} or budget.stages=null",
         )
-    if b.model not in BUDGET_MODELS:
-        raise bad("budget.model", b.model, f"must be one of {', '.join(BUDGET_MODELS)}")
     if b.model != "highest" and (b.variable is None or s.algorithm not in OPTUNA):
         raise bad(
             "budget.model",
