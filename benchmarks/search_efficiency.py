@@ -172,6 +172,13 @@ METHODS = {
     # with ~20 results, the best 2, and whatever rounding mode or optimizer they share
     "tpe_hv_screen_g25": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                           "hydra.sweeper.budget.eta=4", "hydra.sweeper.tpe_gamma=0.25"],
+    # tpe_hv_screen_ri_eta4 (the preset) with the 1-epoch results ranked by the hypervolume
+    # each would add to the 9-epoch front, its error scaled by the median 9-/1-epoch ratio
+    # (budget.promote_by=improvement): a wide network goes on only when its predicted error
+    # beats the small networks' already there
+    "tpe_hv_screen_imp": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                          "hydra.sweeper.budget.eta=4",
+                          "hydra.sweeper.budget.promote_by=improvement"],
 }  # fmt: skip
 WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
 # The earlier sweep the WARM methods start from: a related task, not this one (another data

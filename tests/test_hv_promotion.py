@@ -156,3 +156,97 @@ def test_a_missing_or_zero_cost_counts_as_the_stage_median():
     per_kwh = stage_scores(points, REFERENCE) / np.array([1e-9, 2.0, 0.5, 0.5])
     expected = [int(i) for i in np.argsort(-per_kwh, kind="stable")[:2]]
     assert 0 not in expected and [x for x, _ in _promote_all(priced)] == expected
+
+
+# budget.promote_by=improvement: the hypervolume a result would add to the top stage's front
+
+TWO = [1.0, 9.0]
+BOX = [1.0, 2.70262]  # the search-efficiency study's: error 1.0, the float network's µJ
+
+
+def added_area_2d(front, point, reference):
+    """Independent 2-D count: the area of the box that `point` dominates and no point of
+    `front` does, on a fine grid (cell centres)."""
+    xs = (np.arange(1000) + 0.5) * reference[0] / 1000
+    ys = (np.arange(1000) + 0.5) * reference[1] / 1000
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    covered = np.zeros_like(gx, dtype=bool)
+    for p in front:
+        covered |= (gx >= p[0]) & (gy >= p[1])
+    mine = (gx >= point[0]) & (gy >= point[1]) & ~covered
+    return mine.sum() * reference[0] * reference[1] / 1000**2
+
+
+def test_improvements_are_the_areas_a_point_adds_to_the_front():
+    from hydra_plugins.smac_sweeper._promotion import improvements
+
+    rng = np.random.default_rng(3)
+    front = rng.uniform([0.1, 0.1], [0.9, 1.8], size=(5, 2))
+    points = rng.uniform([0.05, 0.05], [0.95, 1.95], size=(10, 2))
+    gains = improvements(points, front, REFERENCE)
+    expected = [added_area_2d(front, p, REFERENCE) for p in points]
+    np.testing.assert_allclose(gains, expected, atol=3e-3)
+    assert (gains == 0).any() and (gains > 0.05).any()  # dominated ones and real gains
+    # an empty front: the box the point alone dominates; outside the box: nothing
+    alone = improvements(np.array([[0.4, 0.5], [1.2, 0.1]]), [], REFERENCE)
+    np.testing.assert_allclose(alone, [0.6 * 1.5, 0.0])
+
+
+def test_scale_is_the_median_ratio_of_the_configurations_told_at_both():
+    rungs = HypervolumePromotion(TWO, 2, lambda: REFERENCE, promote_by="improvement")
+    rungs.record_tell(_trial("a", 1.0, [0.6, 0.1]))
+    np.testing.assert_allclose(rungs.scale(1.0), [1.0, 1.0])  # no pair yet
+    for x, low, top in [("a", None, [0.3, 0.1]), ("b", [0.5, 0.2], [0.4, 0.2]),
+                        ("c", [0.4, 0.0], [0.1, 0.0])]:  # fmt: skip
+        if low is not None:
+            rungs.record_tell(_trial(x, 1.0, low))
+        rungs.record_tell(_trial(x, 9.0, top))
+    rungs.record_tell(_trial("d", 9.0, [0.05, 0.3]))  # told at 9 only: no pair
+    # error: ratios 0.5, 0.8, 0.25 -> 0.5; energy: 1, 1 (c's 0 at 1 epoch is left out)
+    np.testing.assert_allclose(rungs.scale(1.0), [0.5, 1.0])
+
+
+def test_improvement_does_not_send_the_wide_network_up_first():
+    """Seed 4 of the study (tpe_hv_screen_ri_eta4), its first 4 results at 1 epoch: by
+    contribution the width-19 network (lowest error) went to 9 epochs first, for 0.061 Wh;
+    by improvement the width-4 one does, whose box alone is the larger."""
+    screens = {"w8": [0.662, 0.206], "w19": [0.474, 1.057], "w4": [0.665, 0.048],
+               "w17": [0.911, 0.472]}  # fmt: skip
+    firsts = {}
+    for rank in ("contribution", "improvement"):
+        rungs = HypervolumePromotion(TWO, 4, lambda: BOX, promote_by=rank)
+        for x, cost in screens.items():
+            rungs.record_tell(_trial(x, 1.0, cost))
+        firsts[rank] = _promote_all(rungs)
+    assert firsts == {"contribution": [("w19", 9.0)], "improvement": [("w4", 9.0)]}
+    boxes = {x: (BOX[0] - e) * (BOX[1] - u) for x, (e, u) in screens.items()}
+    assert max(boxes, key=boxes.get) == "w4"
+
+
+def test_improvement_ranks_by_the_predicted_gain_on_the_top_front_then_contribution():
+    """With a 9-epoch result the 1-epoch errors are scaled by its ratio and ranked by the
+    area they would add to the 9-epoch front (counted on a grid); results that would add
+    nothing come after, by their stage contribution, and a dominated one never goes up."""
+    screens = [[0.662, 0.206], [0.474, 1.057], [0.665, 0.048], [0.911, 0.472],
+               [0.738, 0.202], [0.593, 0.053], [0.401, 0.062], [0.344, 0.126],
+               [0.30, 2.0], [0.95, 0.5], [0.99, 2.6], [0.70, 0.30]]  # fmt: skip
+    rungs = HypervolumePromotion(TWO, 2, lambda: BOX, promote_by="improvement")
+    for x, cost in enumerate(screens):
+        rungs.record_tell(_trial(x, 1.0, cost))
+    rungs.record_ask({"x": 2}, 9.0)
+    rungs.record_tell(_trial(2, 9.0, [0.442, 0.048]))
+    scale = 0.442 / 0.665
+    gains = np.array([added_area_2d([[0.442, 0.048]], [e * scale, u], BOX) for e, u in screens])
+    areas = stage_scores(np.array(screens), BOX)
+    order = sorted(range(len(screens)), key=lambda i: (-round(gains[i], 3), -areas[i]))
+    # floor(12 / 2) = 6 promotions from the stage, 2 already made: 5 more, the best first
+    expected = [i for i in order if i != 2 and (gains[i] > 0 or areas[i] > 0)][:5]
+    promoted = _promote_all(rungs)
+    assert [x for x, _ in promoted] == expected == [7, 6, 1, 8, 5]
+    assert all(stage == 9.0 for _, stage in promoted)
+    # the wide network 1 had the lowest 1-epoch error but one: third now; 2 holds the
+    # sixth place by contribution but would add nothing (its own 9-epoch result is there)
+    assert gains[2] == 0 and areas[2] > 0 and order.index(2) > order.index(0)
+    rungs.record_tell(_trial(12, 1.0, [0.2, 0.3]))
+    rungs.record_tell(_trial(13, 1.0, [0.97, 2.0]))
+    assert _promote_all(rungs) == [(12, 9.0)]  # 14 results: a seventh promotion

@@ -314,23 +314,27 @@ HV_PROMOTION = (
 )
 
 
+def _union_2d(points, reference):
+    """The area of the box below `reference` that `points` dominate (minimisation): the
+    union of their rectangles, measured by a sweep along the first objective."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    pts = sorted((p for p in points if np.all(p < reference)), key=lambda p: p[0])
+    area, lowest = 0.0, reference[1]
+    for k, (x, y) in enumerate(pts):
+        lowest = min(lowest, y)
+        right = pts[k + 1][0] if k + 1 < len(pts) else reference[0]
+        area += (right - x) * (reference[1] - lowest)
+    return area
+
+
 def _exclusive_2d(points, reference):
     """Each point's exclusive hypervolume contribution (minimisation): the area of the box
-    below `reference` that only it dominates, HV(all) - HV(all but it), with the union of
-    the points' rectangles measured by a sweep along the first objective."""
+    below `reference` that only it dominates, HV(all) - HV(all but it)."""
     points = np.asarray(points, dtype=float).reshape(-1, 2)
-
-    def union(pts):
-        pts = sorted((p for p in pts if np.all(p < reference)), key=lambda p: p[0])
-        area, lowest = 0.0, reference[1]
-        for k, (x, y) in enumerate(pts):
-            lowest = min(lowest, y)
-            right = pts[k + 1][0] if k + 1 < len(pts) else reference[0]
-            area += (right - x) * (reference[1] - lowest)
-        return area
-
-    whole = union(points)
-    return np.array([whole - union(np.delete(points, i, axis=0)) for i in range(len(points))])
+    whole = _union_2d(points, reference)
+    return np.array(
+        [whole - _union_2d(np.delete(points, i, axis=0), reference) for i in range(len(points))]
+    )
 
 
 def _hv_promotions_follow_the_rule(sweep, eta=3, stages=(1.0, 3.0, 9.0), per=None):
@@ -435,6 +439,110 @@ def test_hv_promotion_with_search_cost_ranks_by_contribution_per_unit_of_it(tmp_
         for name, rows in runs.items()
     }
     assert up["area"] != up["per_cost"]
+
+
+def _improvement_promotions_follow_the_rule(sweep, eta=3):
+    """budget.promote_by=improvement with stages [1, 9]: every 9-epoch ask promoted the
+    1-epoch result not yet promoted that adds the most area to the 9-epoch front, its costs
+    scaled by the median 9-/1-epoch ratio of the configurations told at both (1 before
+    any), then by exclusive area, while the stage's promotions were below floor(n / eta);
+    recomputed from the journal in order. -> the promotions."""
+    records = read_journal(sweep)
+    reference = np.array([1.0, 0.1])
+    key = lambda config: json.dumps(config, sort_keys=True)  # noqa: E731
+    asked = {r["trial_id"]: r for r in records if r["event"] == "ask"}
+    results = {1.0: [], 9.0: []}  # (config, cost) told so far, by stage
+    asked_so_far = set()  # (config, budget)
+    promotions = 0
+    for record in records:
+        if record["event"] == "tell" and record["status"] == "success":
+            ask = asked[record["trial_id"]]
+            results[ask["budget"]].append((key(ask["config"]), record["cost"]))
+        elif record["event"] == "ask" and record["budget"] == 9.0:
+            low, top = results[1.0], results[9.0]
+            at_low = dict(low)
+            assert all(v > 0 for _, cost in low for v in cost)
+            ratios = [np.divide(cost, at_low[k]) for k, cost in top if k in at_low]
+            scale = np.median(ratios, axis=0) if ratios else np.ones(2)
+            front = [cost for _, cost in top]
+            base = _union_2d(front, reference)
+            gains = [
+                round(_union_2d([*front, np.multiply(cost, scale)], reference) - base, 12)
+                for _, cost in low
+            ]
+            areas = _exclusive_2d([cost for _, cost in low], reference)
+            order = sorted(range(len(low)), key=lambda i: (-gains[i], -areas[i]))
+            up = {k for k, b in asked_so_far if b == 9.0}
+            waiting = [i for i in order if low[i][0] not in up]
+            made = len({k for k, _ in low} & up)
+            picks = waiting[: len(low) // eta - made]
+            assert picks and (gains[picks[0]] > 0 or areas[picks[0]] > 0)
+            assert key(record["config"]) == low[picks[0]][0], record["trial_id"]
+            promotions += 1
+        if record["event"] == "ask":
+            asked_so_far.add((key(record["config"]), record["budget"]))
+    return promotions
+
+
+def test_hv_promotion_by_improvement_follows_its_rule_and_resumes_alike(tmp_path):
+    """budget.promote_by=improvement on stages [1, 9]: the rule recomputed from the journal
+    holds for every promotion, and not for a sweep by contribution, whose promotions
+    differ; in the fingerprint only when set; a resume asks what the uninterrupted sweep
+    asked."""
+    stages = (*HV_PROMOTION, "hydra.sweeper.budget.stages=[1,9]")
+    improvement = (*stages, "hydra.sweeper.budget.promote_by=improvement")
+    run_inprocess(overrides(tmp_path / "whole", *improvement, "hydra.sweeper.n_trials=24"))
+    run_inprocess(overrides(tmp_path / "area", *stages, "hydra.sweeper.n_trials=24"))
+    rows = read_csv(tmp_path / "whole" / "trials.csv")
+    assert len(rows) == 24 and all(r["status"] == "success" for r in rows)
+    promoted = _improvement_promotions_follow_the_rule(tmp_path / "whole")
+    assert promoted == sum(r["budget"] == "9" for r in rows) >= 4
+    with pytest.raises(AssertionError):  # a sweep by contribution does not follow it
+        _improvement_promotions_follow_the_rule(tmp_path / "area")
+    up = [
+        [(r["x"], r["budget"]) for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("whole", "area")
+    ]
+    assert up[0] != up[1]
+    journal = read_journal(tmp_path / "whole")
+    assert journal[0]["fingerprint"]["budget"]["promote_by"] == "improvement"
+    assert "promote_by" not in read_journal(tmp_path / "area")[0]["fingerprint"]["budget"]
+    _resumed_alike(tmp_path, improvement, 10, 24)
+
+
+@pytest.mark.parametrize(
+    "preset, extra, allowed",
+    [
+        (
+            "optuna_tpe_hv_epochs",
+            ("hydra.sweeper.intensifier=hv_promotion",),
+            "must be one of contribution, improvement",
+        ),
+        (
+            "optuna_tpe_hv_epochs",
+            (),
+            "needs intensifier hv_promotion with algorithm optuna_gp or optuna_tpe and a "
+            "budget.variable (got pareto_promotion, optuna_tpe, budget.variable "
+            "trainer.max_epochs); set budget.promote_by=contribution",
+        ),
+        (
+            "optuna_tpe_hv",
+            ("hydra.sweeper.intensifier=hv_promotion",),
+            "needs intensifier hv_promotion with algorithm optuna_gp or optuna_tpe and a "
+            "budget.variable (got hv_promotion, optuna_tpe, budget.variable null); set "
+            "budget.promote_by=contribution",
+        ),
+    ],
+)
+def test_promote_by_is_refused_in_one_line(tmp_path, preset, extra, allowed):
+    value = "gain" if "one of" in allowed else "improvement"
+    args = overrides(
+        tmp_path, preset, TOY_OBJECTIVES, *extra, f"hydra.sweeper.budget.promote_by={value}"
+    )
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == f"hydra.sweeper.budget.promote_by={value!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []
 
 
 # both promotion rules: their rule holds with crashes in joblib batches of 2, and a resume

@@ -138,7 +138,11 @@ class OptunaOptimizer(Optimizer):
         self.promotion: ParetoPromotion | HypervolumePromotion | None = None
         if self.stages and settings.intensifier == "hv_promotion":
             self.promotion = HypervolumePromotion(
-                self.stages, settings.budget.eta, self._reference, settings.search_cost
+                self.stages,
+                settings.budget.eta,
+                self._reference,
+                settings.search_cost,
+                settings.budget.promote_by,
             )
         elif self.stages:
             self.promotion = ParetoPromotion(self.stages)

@@ -172,14 +172,17 @@ def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) 
 
 
 def _budget_fingerprint(s: SMACSweeperConf) -> dict[str, Any]:
-    """The budget settings; budget.stages only when set and budget.model only when not
-    highest (absent from earlier journals)."""
+    """The budget settings; budget.stages only when set, budget.model only when not
+    highest and budget.promote_by only when not contribution (absent from earlier
+    journals)."""
     budget = OmegaConf.to_container(OmegaConf.structured(s.budget))
     assert isinstance(budget, dict)
     if budget.get("stages") is None:
         budget.pop("stages", None)
     if budget.get("model") == "highest":
         budget.pop("model", None)
+    if budget.get("promote_by") == "contribution":
+        budget.pop("promote_by", None)
     return budget
 
 

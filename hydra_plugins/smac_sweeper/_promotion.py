@@ -106,6 +106,18 @@ class HypervolumePromotion:
     over 15 seeds than the contribution alone, so the presets leave it unset.
     A result without a positive cost counts with its stage's median cost.
 
+    With `promote_by="improvement"` the rank is the hypervolume a result would add to the
+    top stage's front (what the sweep reports) if it were trained there, its cost scaled
+    per objective by the median ratio top/stage among the configurations told at both (1
+    before any; an analytic energy keeps ratio 1, a measured one grows with the budget);
+    the contribution breaks ties, and a result ranks if either is positive. Its own top
+    result takes a promoted configuration's gain to 0, so here the quota counts the
+    promotions made from the stage (at most floor(n_k / eta)), not the places held. Why: the
+    contribution favours the lowest error at 1 epoch, most often the widest network, whose
+    box reaches to the reference energy; but once the top front holds a small network with
+    a lower predicted error, the wide one would add nothing there. Against an empty top
+    front it is the box the result alone dominates, which weighs error and energy alike.
+
     A function of the stages' results and of what was asked (no order, no state), so a
     resumed sweep promotes as the uninterrupted one would.
     """
@@ -116,13 +128,16 @@ class HypervolumePromotion:
         eta: int,
         reference: Callable[[], list[float] | None],
         search_cost: str | None = None,
+        promote_by: str = "contribution",
     ) -> None:
         assert stages and list(stages) == sorted(stages), stages
         assert eta >= 2, eta
+        assert promote_by in ("contribution", "improvement"), promote_by
         self.stages = [float(s) for s in stages]
         self.eta = int(eta)
         self.reference = reference  # the sweep's reference point, once it is known
         self.search_cost = search_cost
+        self.promote_by = promote_by
         # (configuration, cost, what measuring it cost: None without search_cost)
         self.results: dict[float, list[tuple[dict[str, Any], list[float], float | None]]] = {
             s: [] for s in self.stages
@@ -151,13 +166,48 @@ class HypervolumePromotion:
                 continue
             costs = np.array([cost for _, cost, _ in results], dtype=float)
             scores = stage_scores(costs, reference)
+            gains = np.zeros(len(results))
+            if self.promote_by == "improvement" and reference is not None and costs.shape[1] > 1:
+                top = [cost for _, cost, _ in self.results[self.stages[-1]]]
+                gains = improvements(costs * self.scale(stage), top, reference)
             if self.search_cost:
-                scores = scores / measuring_costs([spent for _, _, spent in results])
-            for i in np.argsort(-scores, kind="stable")[:quota]:
-                config = results[i][0]
-                if scores[i] > 0 and (config_key(config), above) not in self.asked:
-                    return dict(config), above
+                spent = measuring_costs([spent for _, _, spent in results])
+                scores, gains = scores / spent, gains / spent
+            order = np.lexsort((-scores, -gains))  # gains first, stable
+            keys = [config_key(config) for config, _, _ in results]
+            if self.promote_by == "improvement":
+                # a promoted configuration's own top result takes its gain to 0: the quota
+                # counts the promotions made, not the places held
+                made = len({k for k in keys if (k, above) in self.asked})
+                waiting = [i for i in order if (keys[i], above) not in self.asked]
+                picks = waiting[: max(quota - made, 0)]
+            else:
+                picks = [i for i in order[:quota] if (keys[i], above) not in self.asked]
+            for i in picks:
+                if scores[i] > 0 or gains[i] > 0:
+                    return dict(results[i][0]), above
         return None
+
+    def scale(self, stage: float) -> np.ndarray:
+        """Per objective, the median ratio (cost at the top stage) / (cost at `stage`) over
+        the configurations told at both; 1.0 where no pair has a positive cost at `stage`."""
+        here = {config_key(config): cost for config, cost, _ in self.results[stage]}
+        pairs = [
+            (top, here[key])
+            for config, top, _ in self.results[self.stages[-1]]
+            if (key := config_key(config)) in here
+        ]
+        dims = len(self.results[stage][0][1])
+        ratios = np.full((len(pairs), dims), np.nan)
+        for row, (top, low) in enumerate(pairs):
+            for j in range(dims):
+                if low[j] > 0:
+                    ratios[row, j] = top[j] / low[j]
+        known = np.isfinite(ratios).any(axis=0)
+        medians = np.ones(dims)
+        for j in np.flatnonzero(known):
+            medians[j] = float(np.nanmedian(ratios[:, j]))
+        return medians
 
 
 def measuring_costs(spent: Sequence[float | None]) -> np.ndarray:
@@ -181,3 +231,14 @@ def stage_scores(costs: np.ndarray, reference: Sequence[float] | None) -> np.nda
     ref = np.asarray(reference, dtype=float)
     whole = hypervolume(costs, ref)
     return np.array([whole - hypervolume(np.delete(costs, i, axis=0), ref) for i in range(n)])
+
+
+def improvements(
+    points: np.ndarray, front: Sequence[Sequence[float]], reference: Sequence[float]
+) -> np.ndarray:
+    """The hypervolume each of `points` would add, alone, to `front`'s, in the box below
+    `reference` (0 for a point that `front` dominates or that lies outside the box)."""
+    ref = np.asarray(reference, dtype=float)
+    base_points = np.asarray(front, dtype=float).reshape(-1, ref.size)
+    base = hypervolume(base_points, ref)
+    return np.array([hypervolume(np.vstack([base_points, p]), ref) - base for p in points])

@@ -38,6 +38,7 @@ CHOICES = {
     "intensifier": ("hyperband", "successive_halving", "pareto_promotion", "hv_promotion"),
     "initial_design": ("random", "lhs"),
     "budget.model": ("highest", "bohb"),  # what the sampler learns from
+    "budget.promote_by": ("contribution", "improvement"),  # hv_promotion's rank
 }
 OPTUNA = ("optuna_gp", "optuna_tpe")  # hypervolume scalarisation; OPTUNA_INTENSIFIERS
 OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a budget
@@ -147,6 +148,16 @@ def check(s: SMACSweeperConf) -> None:
             b.model,
             f"needs algorithm {' or '.join(OPTUNA)} and a budget.variable (got algorithm "
             f"{s.algorithm}, budget.variable {b.variable or 'null'}); set budget.model=highest",
+        )
+    if b.promote_by != "contribution" and not (
+        b.variable is not None and s.algorithm in OPTUNA and s.intensifier == "hv_promotion"
+    ):
+        raise bad(
+            "budget.promote_by",
+            b.promote_by,
+            f"needs intensifier hv_promotion with algorithm {' or '.join(OPTUNA)} and a "
+            f"budget.variable (got {s.intensifier}, {s.algorithm}, budget.variable "
+            f"{b.variable or 'null'}); set budget.promote_by=contribution",
         )
     if b.variable is not None and s.algorithm == "gp_ehvi":
         raise bad(

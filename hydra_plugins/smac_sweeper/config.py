@@ -34,6 +34,12 @@ class BudgetConf:
     # the highest stage with at least (searched hyperparameters + 1) of them, else the lowest
     # (BOHB's rule, Falkner et al. 2018): a 1-epoch result is compared with 1-epoch results.
     model: str = "highest"
+    # intensifier=hv_promotion: what ranks a stage's results for promotion. contribution:
+    # each one's exclusive contribution to its stage's hypervolume. improvement: the
+    # hypervolume it would add to the top stage's front, its cost scaled per objective by
+    # the median ratio top/stage of the configurations told at both (1 before any): the
+    # promotion that would improve the final front most goes first (_promotion.py).
+    promote_by: str = "contribution"
 
 
 @dataclass
