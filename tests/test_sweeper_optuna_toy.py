@@ -714,6 +714,61 @@ def test_interleave_random_is_refused_in_one_line(tmp_path, value, algorithm, al
     assert str(err.value) == f"hydra.sweeper.interleave_random={value!r} is invalid: {allowed}"
 
 
+def test_interleave_flip_changes_one_categorical_of_the_proposals_its_coin_picks(tmp_path):
+    """interleave_flip=q: the first proposal its coin picks is the unflipped sweep's
+    proposal with another optimizer (the toy's one categorical), its numeric values kept;
+    up to it the sweeps agree; conditions hold; a resume asks the same trials."""
+    n, q, first = 12, 0.5, 3  # the default + 2 random configurations before TPE
+    sweeps = {}
+    for share in (0.0, q):
+        sweep = tmp_path / ("whole" if share == q else "plain")
+        settings = (*INTERLEAVE, f"hydra.sweeper.interleave_flip={share}")
+        run_inprocess(overrides(sweep, *settings, f"hydra.sweeper.n_trials={n}"))
+        sweeps[share] = read_csv(sweep / "trials.csv")
+    coin = [np.random.default_rng(np.random.SeedSequence([0, t, 2])).random() for t in range(n)]
+    flipped = [t for t in range(first, n) if coin[t] < q]
+    assert flipped and flipped[0] < n - 1, coin  # this seed's coins flip some
+    t0 = flipped[0]
+    keep = ("x", "y", "n", "shift_depth")
+    plain, flip = sweeps[0.0], sweeps[q]
+    assert [[r[k] for k in CONFIG_KEYS] for r in flip[:t0]] == [
+        [r[k] for k in CONFIG_KEYS] for r in plain[:t0]
+    ]
+    assert flip[t0]["opt"] != plain[t0]["opt"]
+    assert [flip[t0][k] for k in keep] == [plain[t0][k] for k in keep]
+    assert all((r["momentum"] == "") == (r["opt"] == "c") for r in flip)  # conditions hold
+    assert read_journal(tmp_path / "whole")[0]["fingerprint"]["interleave_flip"] == q
+    assert "interleave_flip" not in read_journal(tmp_path / "plain")[0]["fingerprint"]
+    _resumed_alike(tmp_path, (*INTERLEAVE, f"hydra.sweeper.interleave_flip={q}"), 5, n)
+
+
+@pytest.mark.parametrize(
+    "value, preset, allowed",
+    [
+        (1.5, "optuna_tpe_hv", "must be in [0, 1]"),
+        (
+            0.2,
+            "smac_mo",
+            "needs algorithm optuna_gp or optuna_tpe with multi_objective=hypervolume (2+ "
+            "objectives) or a budget.variable (got smac, parego, budget.variable null); set 0",
+        ),
+        (
+            0.2,
+            "optuna_tpe",
+            "needs algorithm optuna_gp or optuna_tpe with multi_objective=hypervolume (2+ "
+            "objectives) or a budget.variable (got optuna_tpe, parego, budget.variable "
+            "null); set 0",
+        ),
+    ],
+)
+def test_interleave_flip_is_refused_in_one_line(tmp_path, value, preset, allowed):
+    args = overrides(tmp_path, preset, TOY_OBJECTIVES, f"hydra.sweeper.interleave_flip={value}")
+    with pytest.raises(ValueError) as err:
+        run_inprocess(args)
+    assert str(err.value) == f"hydra.sweeper.interleave_flip={value!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []
+
+
 def _learned_from(monkeypatch):
     """Per proposal: (the stage budget.model picked, the costs the sampler learned from,
     the sweep's results at each stage then), recorded around OptunaOptimizer._propose."""

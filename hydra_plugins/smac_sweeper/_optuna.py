@@ -45,7 +45,13 @@ the default among them). initial_design=lhs: those configurations are a Latin hy
 same. interleave_random=p: after the initial design, each new configuration is drawn at
 random with probability p instead of proposed (`random_configuration` below), as SMAC's
 facades interleave random configurations; the draw and the coin are seeded from the seed
-and the trial id, so a resume asks the same.
+and the trial id, so a resume asks the same. interleave_flip=q: after the initial design
+a proposal (`_propose`) gets, with probability q, one of its active categorical
+hyperparameters changed to another of its choices (`_flipped`), seeded alike: TPE with a
+few good trials proposes their choice of a categorical again and again (in the study,
+stochastic rounding in 21 of 26 screens of one seed), and a random draw tries another
+choice with random numeric values, which mostly lose; the flip tries it with the values
+TPE proposes.
 
 Crashed trials are told as complete, with the crash cost the loop journals (_failures.py:
 the configured crash_cost, else the worst value seen plus the observed range), as SMAC is
@@ -130,6 +136,7 @@ class OptunaOptimizer(Optimizer):
             design = latin_hypercube(self.distributions, n_design, self.seed)
             self.design = [self._params(self._active(params)) for params in design]
         self.interleave = float(settings.interleave_random)
+        self.flip = float(settings.interleave_flip)
         self.gamma = settings.tpe_gamma  # TPE's share of good trials (None: Optuna's)
         self.scalarize = settings.multi_objective == "hypervolume" and len(self.objectives) > 1
         self.stages = [float(b) for b in problem.budgets]  # [] at full fidelity
@@ -173,7 +180,10 @@ class OptunaOptimizer(Optimizer):
         elif asked >= self.n_initial and (draw := self._interleaved(trial_id)) is not None:
             self.study.enqueue_trial(draw)
         elif self.proposes:
-            self.study.enqueue_trial(self._propose(trial_id))
+            params = self._propose(trial_id)
+            if asked >= self.n_initial:  # the sampler's proposals, not its random start
+                params = self._flipped(params, trial_id)
+            self.study.enqueue_trial(params)
         trial = self.study.ask(self.distributions)
         self.numbers[trial_id] = trial.number
         config = self._active(trial.params)
@@ -295,6 +305,31 @@ class OptunaOptimizer(Optimizer):
         if rng.random() >= self.interleave:
             return None
         return self._params(self._active(random_configuration(self.distributions, rng)))
+
+    def _flipped(self, params: dict[str, Any], trial_id: int) -> dict[str, Any]:
+        """With probability interleave_flip, the proposal `params` of new trial `trial_id`
+        with one of its active categorical hyperparameters changed to another of its
+        choices, both drawn at random (seeded from the seed and the id); else `params`."""
+        if not self.flip:
+            return params
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, 2]))
+        if rng.random() >= self.flip:
+            return params
+        active = self._active(params)
+        names = [
+            name
+            for name, dist in sorted(self.distributions.items())
+            if isinstance(self.space[name], CategoricalHyperparameter)
+            and isinstance(dist, CategoricalDistribution)
+            and len(dist.choices) > 1
+            and name in active
+        ]
+        if not names:
+            return params
+        name = names[int(rng.integers(len(names)))]
+        others = [c for c in self.distributions[name].choices if c != params[name]]
+        flipped = {**params, name: others[int(rng.integers(len(others)))]}
+        return self._params(self._active(flipped))
 
     def _reference(self) -> list[float] | None:
         return proposal_reference(

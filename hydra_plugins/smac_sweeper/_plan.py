@@ -133,6 +133,8 @@ def make_plan(
         fingerprint["initial_design"] = s.initial_design
     if s.interleave_random:  # (absent from sweeps without it)
         fingerprint["interleave_random"] = s.interleave_random
+    if s.interleave_flip:  # (absent from sweeps without it)
+        fingerprint["interleave_flip"] = s.interleave_flip
     if s.tpe_gamma is not None:  # (absent from sweeps without it)
         fingerprint["tpe_gamma"] = s.tpe_gamma
     if s.warm_start.sweep_dir is not None:  # (absent from sweeps without one)

@@ -86,6 +86,19 @@ def check(s: SMACSweeperConf) -> None:
         )
     if not 0.0 <= s.interleave_random <= 1.0:
         raise bad("interleave_random", s.interleave_random, "must be in [0, 1]")
+    if not 0.0 <= s.interleave_flip <= 1.0:
+        raise bad("interleave_flip", s.interleave_flip, "must be in [0, 1]")
+    proposing = s.budget.variable is not None or (
+        s.multi_objective == "hypervolume" and len(objectives) > 1
+    )
+    if s.interleave_flip and not (s.algorithm in OPTUNA and proposing):
+        raise bad(
+            "interleave_flip",
+            s.interleave_flip,
+            f"needs algorithm {' or '.join(OPTUNA)} with multi_objective=hypervolume (2+ "
+            f"objectives) or a budget.variable (got {s.algorithm}, {s.multi_objective}, "
+            f"budget.variable {s.budget.variable or 'null'}); set 0",
+        )
     if s.tpe_gamma is not None and not 0.0 < s.tpe_gamma <= 1.0:
         raise bad("tpe_gamma", s.tpe_gamma, "must be in (0, 1], or null (Optuna's 0.1)")
     if s.tpe_gamma is not None and s.algorithm != "optuna_tpe":

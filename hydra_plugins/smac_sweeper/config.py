@@ -124,6 +124,12 @@ class SMACSweeperConf:
     # at random instead of proposed by the sampler (SMAC's facades interleave 0.2), decided
     # per trial from the seed and the trial id. 0 = the sampler proposes every one.
     interleave_random: float = 0.0
+    # optuna_* proposing through the sweeper (multi_objective=hypervolume or a budget): the
+    # probability that a proposal gets one of its categorical hyperparameters changed to
+    # another of its choices (both drawn at random, seeded from the seed and the trial id).
+    # TPE with a few good trials keeps their choice (a rounding mode, an optimizer); this
+    # tries the others with the proposal's numeric values. 0 = proposals as they are.
+    interleave_flip: float = 0.0
     # optuna_tpe: the share of the trials TPE takes as the good ones, l(x) (ceil(share x n),
     # at most 25). null = Optuna's 0.1; hyperopt's is 0.25. With few trials, 0.1 is the best
     # one or two: whatever they share (an optimizer, a rounding mode) is proposed again.
