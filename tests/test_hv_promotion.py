@@ -239,14 +239,17 @@ def test_improvement_ranks_by_the_predicted_gain_on_the_top_front_then_contribut
     gains = np.array([added_area_2d([[0.442, 0.048]], [e * scale, u], BOX) for e, u in screens])
     areas = stage_scores(np.array(screens), BOX)
     order = sorted(range(len(screens)), key=lambda i: (-round(gains[i], 3), -areas[i]))
-    # floor(12 / 2) = 6 promotions from the stage, 2 already made: 5 more, the best first
+    # floor(12 / 2) = 6 promotions from the stage, 1 already made (2): 5 more, best first
     expected = [i for i in order if i != 2 and (gains[i] > 0 or areas[i] > 0)][:5]
     promoted = _promote_all(rungs)
     assert [x for x, _ in promoted] == expected == [7, 6, 1, 8, 5]
     assert all(stage == 9.0 for _, stage in promoted)
-    # the wide network 1 had the lowest 1-epoch error but one: third now; 2 holds the
-    # sixth place by contribution but would add nothing (its own 9-epoch result is there)
-    assert gains[2] == 0 and areas[2] > 0 and order.index(2) > order.index(0)
+    # the wide network 1 goes third, after the small 7 and 6; 0 would add a sliver and
+    # comes before 2, which adds nothing (its own 9-epoch result is there) though its
+    # contribution is larger; 3 is dominated at its stage and adds nothing
+    assert 0 < gains[0] and gains[2] == 0 and areas[2] > areas[0]
+    assert order.index(0) < order.index(2) and gains[3] == areas[3] == 0
     rungs.record_tell(_trial(12, 1.0, [0.2, 0.3]))
     rungs.record_tell(_trial(13, 1.0, [0.97, 2.0]))
     assert _promote_all(rungs) == [(12, 9.0)]  # 14 results: a seventh promotion
+    assert _promote_all(rungs) == []  # and no more: 3 never goes up
