@@ -22,6 +22,15 @@ CONFIG_KEYS = ("x", "y", "opt", "momentum", "n", "shift_depth")  # the toy's hyp
 WITH_SLOW_GP = ["optuna_tpe", pytest.param("optuna_gp", marks=pytest.mark.slow)]
 
 
+def _refused(tmp_path, key, value, allowed, *settings):
+    """A sweep of `settings` with hydra.sweeper.<key>=<value> stops before any trial with
+    one line: the key, the value and what is allowed."""
+    with pytest.raises(ValueError) as err:
+        run_inprocess(overrides(tmp_path, *settings, f"hydra.sweeper.{key}={value}"))
+    assert str(err.value) == f"hydra.sweeper.{key}={value!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []
+
+
 def _rows_and_calls(sweep):
     rows = read_csv(sweep / "trials.csv")
     told = [r for r in read_journal(sweep) if r["event"] == "tell"]
@@ -536,13 +545,7 @@ def test_hv_promotion_by_improvement_follows_its_rule_and_resumes_alike(tmp_path
 )
 def test_promote_by_is_refused_in_one_line(tmp_path, preset, extra, allowed):
     value = "gain" if "one of" in allowed else "improvement"
-    args = overrides(
-        tmp_path, preset, TOY_OBJECTIVES, *extra, f"hydra.sweeper.budget.promote_by={value}"
-    )
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == f"hydra.sweeper.budget.promote_by={value!r} is invalid: {allowed}"
-    assert calls(tmp_path) == []
+    _refused(tmp_path, "budget.promote_by", value, allowed, preset, TOY_OBJECTIVES, *extra)
 
 
 # both promotion rules: their rule holds with crashes in joblib batches of 2, and a resume
@@ -708,10 +711,7 @@ def test_interleave_random_replaces_the_proposals_its_coin_picks_and_resumes_ali
     ],
 )
 def test_interleave_random_is_refused_in_one_line(tmp_path, value, algorithm, allowed):
-    args = overrides(tmp_path, algorithm, f"hydra.sweeper.interleave_random={value}")
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == f"hydra.sweeper.interleave_random={value!r} is invalid: {allowed}"
+    _refused(tmp_path, "interleave_random", value, allowed, algorithm)
 
 
 def test_interleave_flip_changes_one_categorical_of_the_proposals_its_coin_picks(tmp_path):
@@ -762,11 +762,7 @@ def test_interleave_flip_changes_one_categorical_of_the_proposals_its_coin_picks
     ],
 )
 def test_interleave_flip_is_refused_in_one_line(tmp_path, value, preset, allowed):
-    args = overrides(tmp_path, preset, TOY_OBJECTIVES, f"hydra.sweeper.interleave_flip={value}")
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == f"hydra.sweeper.interleave_flip={value!r} is invalid: {allowed}"
-    assert calls(tmp_path) == []
+    _refused(tmp_path, "interleave_flip", value, allowed, preset, TOY_OBJECTIVES)
 
 
 def _learned_from(monkeypatch):
@@ -841,11 +837,7 @@ def test_bohb_model_learns_from_one_stage_and_resumes_alike(tmp_path, monkeypatc
     ],
 )
 def test_budget_model_is_refused_in_one_line(tmp_path, preset, model, allowed):
-    args = overrides(tmp_path, preset, TOY_OBJECTIVES, f"hydra.sweeper.budget.model={model}")
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == f"hydra.sweeper.budget.model={model!r} is invalid: {allowed}"
-    assert calls(tmp_path) == []
+    _refused(tmp_path, "budget.model", model, allowed, preset, TOY_OBJECTIVES)
 
 
 def test_tpe_gamma_sets_the_share_of_good_trials_and_resumes_alike(tmp_path, monkeypatch):
@@ -882,8 +874,4 @@ def test_tpe_gamma_sets_the_share_of_good_trials_and_resumes_alike(tmp_path, mon
     ],
 )
 def test_tpe_gamma_is_refused_in_one_line(tmp_path, value, algorithm, allowed):
-    args = overrides(tmp_path, algorithm, f"hydra.sweeper.tpe_gamma={value}")
-    with pytest.raises(ValueError) as err:
-        run_inprocess(args)
-    assert str(err.value) == f"hydra.sweeper.tpe_gamma={value!r} is invalid: {allowed}"
-    assert calls(tmp_path) == []
+    _refused(tmp_path, "tpe_gamma", value, allowed, algorithm)
