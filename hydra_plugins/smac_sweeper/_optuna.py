@@ -301,28 +301,31 @@ class OptunaOptimizer(Optimizer):
     def _interleaved(self, trial_id: int) -> dict[str, Any] | None:
         """With probability interleave_random, a random configuration's parameters for new
         trial `trial_id` (seeded from the seed and the id); else None: the sampler proposes."""
-        if not self.interleave:
-            return None
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, 1]))
-        if rng.random() >= self.interleave:
+        rng = self._coin(self.interleave, trial_id, 1)
+        if rng is None:
             return None
         return self._params(self._active(random_configuration(self.distributions, rng)))
+
+    def _coin(self, p: float, trial_id: int, stream: int) -> np.random.Generator | None:
+        """The generator of new trial `trial_id`'s draws in `stream` (seeded from the seed,
+        the id and the stream) when its coin falls below p; else None."""
+        if not p:
+            return None
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, stream]))
+        return rng if rng.random() < p else None
 
     def _flipped(self, params: dict[str, Any], trial_id: int) -> dict[str, Any]:
         """With probability interleave_flip, the proposal `params` of new trial `trial_id`
         with one of its active categorical hyperparameters changed to another of its
         choices, both drawn at random (seeded from the seed and the id); else `params`."""
-        if not self.flip:
-            return params
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, trial_id, 2]))
-        if rng.random() >= self.flip:
+        rng = self._coin(self.flip, trial_id, 2)
+        if rng is None:
             return params
         active = self._active(params)
-        names = [
+        names = [  # categoricals (ordinals are IntDistributions, search_distributions)
             name
             for name, dist in sorted(self.distributions.items())
-            if isinstance(self.space[name], CategoricalHyperparameter)
-            and isinstance(dist, CategoricalDistribution)
+            if isinstance(dist, CategoricalDistribution)
             and len(dist.choices) > 1
             and name in active
         ]

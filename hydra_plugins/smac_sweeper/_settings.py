@@ -88,6 +88,8 @@ def check(s: SMACSweeperConf) -> None:
         raise bad("interleave_random", s.interleave_random, "must be in [0, 1]")
     if not 0.0 <= s.interleave_flip <= 1.0:
         raise bad("interleave_flip", s.interleave_flip, "must be in [0, 1]")
+    # intensifier=hv_promotion ranks a stage's results (search_cost, budget.promote_by)
+    hv_ranks = s.algorithm in OPTUNA and s.intensifier == "hv_promotion" and s.budget.variable
     proposing = s.budget.variable is not None or (
         s.multi_objective == "hypervolume" and len(objectives) > 1
     )
@@ -123,8 +125,7 @@ def check(s: SMACSweeperConf) -> None:
                 s.known_objectives,
                 "is used by algorithm=gp_ehvi only; unset it",
             )
-        ranks = s.algorithm in OPTUNA and s.intensifier == "hv_promotion" and s.budget.variable
-        if s.search_cost and not ranks:
+        if s.search_cost and not hv_ranks:
             raise bad(
                 "search_cost",
                 s.search_cost,
@@ -162,9 +163,7 @@ def check(s: SMACSweeperConf) -> None:
             f"needs algorithm {' or '.join(OPTUNA)} and a budget.variable (got algorithm "
             f"{s.algorithm}, budget.variable {b.variable or 'null'}); set budget.model=highest",
         )
-    if b.promote_by != "contribution" and not (
-        b.variable is not None and s.algorithm in OPTUNA and s.intensifier == "hv_promotion"
-    ):
+    if b.promote_by != "contribution" and not hv_ranks:
         raise bad(
             "budget.promote_by",
             b.promote_by,
