@@ -62,6 +62,7 @@ RANGES: dict[str, Range] = {
     "trainer.max_epochs": Range(1, integer=True),
     "data.batch_size": Range(1, integer=True),
     "data.fraction": Range(0, 1, low_open=True),
+    "data.val_fraction": Range(0, 1, low_open=True),
     "model.width": Range(1, integer=True),
 }
 # schedule_epochs: in [trainer.max_epochs, inf) (a shorter schedule would rise again)

@@ -129,6 +129,27 @@ def test_fmnist_fraction_stratified_val_test_unchanged(fmnist):
 
 
 @needs_fmnist
+def test_fmnist_val_fraction_stratified_train_test_unchanged(fmnist):
+    """val_fraction: a seeded, stratified, nested subset of the validation split; the train
+    split (and its fraction's subset) and the test set are those of val_fraction=1."""
+    sub = make_fmnist(seed=0, val_fraction=0.1)
+    assert torch.equal(sub.train_indices, fmnist.train_indices)
+    assert torch.equal(sub.data_train.images, fmnist.data_train.images)
+    assert torch.equal(sub.data_test.labels, fmnist.data_test.labels)
+    assert set(sub.val_indices.tolist()) <= set(fmnist.val_indices.tolist())
+    full_counts = torch.bincount(fmnist.data_val.labels, minlength=10).tolist()
+    sub_counts = torch.bincount(sub.data_val.labels, minlength=10).tolist()
+    assert all(abs(p - 0.1 * f) <= 1 for p, f in zip(sub_counts, full_counts, strict=True))
+    assert abs(len(sub.data_val) - 500) <= 10
+    assert torch.equal(make_fmnist(seed=0, val_fraction=0.1).val_indices, sub.val_indices)
+    smaller = make_fmnist(seed=0, val_fraction=0.05)
+    assert set(smaller.val_indices.tolist()) <= set(sub.val_indices.tolist())
+    both = make_fmnist(seed=0, fraction=0.1, val_fraction=0.1)
+    assert torch.equal(both.train_indices, make_fmnist(seed=0, fraction=0.1).train_indices)
+    assert torch.equal(both.val_indices, sub.val_indices)
+
+
+@needs_fmnist
 def test_fmnist_tiny_fraction_keeps_every_class(fmnist):
     tiny = make_fmnist(seed=0, fraction=1e-6)
     assert torch.bincount(tiny.data_train.labels, minlength=10).tolist() == [1] * 10
@@ -552,6 +573,9 @@ def test_cifar_stalled_download_times_out(tmp_path, monkeypatch):
         ("fraction", 1.5),
         ("fraction", -0.1),
         ("fraction", float("nan")),
+        ("val_fraction", 0.0),
+        ("val_fraction", 1.5),
+        ("val_fraction", float("nan")),
         ("val_size", -1),
         ("num_workers", -1),
     ],

@@ -417,6 +417,55 @@ def test_hv_promotion_climbs_the_configured_stages(tmp_path):
     _resumed_alike(tmp_path, stages, first=9, total=20)
 
 
+def test_low_fidelity_settings_reach_the_trials_below_the_top_stage_only(tmp_path):
+    """budget.low_fidelity={sleep: 0.001}: every 1-epoch trial runs with it, every 9-epoch
+    one with the app's own value; the trials asked and promoted are those of the sweep
+    without it (the toy's objectives do not read sleep); the journal's fingerprint holds
+    it; a resume asks the same trials."""
+    stages = (*HV_PROMOTION, "hydra.sweeper.budget.stages=[1,9]")
+    low = (*stages, "++hydra.sweeper.budget.low_fidelity={sleep:0.001}")
+    run_inprocess(overrides(tmp_path / "plain", *stages, "hydra.sweeper.n_trials=14"))
+    run_inprocess(overrides(tmp_path / "whole", *low, "hydra.sweeper.n_trials=14"))
+    keep = (*CONFIG_KEYS, "budget", "val/error")
+    plain, whole = (
+        [[r[k] for k in keep] for r in read_csv(tmp_path / name / "trials.csv")]
+        for name in ("plain", "whole")
+    )
+    assert whole == plain and {r[-2] for r in whole} == {"1", "9"}
+    sleeps = {(c["epochs"], c["sleep"]) for c in calls(tmp_path / "whole")}
+    assert sleeps == {(1, 0.001), (9, 0.0)}
+    assert all(c["sleep"] == 0.0 for c in calls(tmp_path / "plain"))
+    (header,) = [r for r in read_journal(tmp_path / "whole") if r["event"] == "sweep"]
+    assert header["fingerprint"]["budget"]["low_fidelity"] == {"sleep": 0.001}
+    (header,) = [r for r in read_journal(tmp_path / "plain") if r["event"] == "sweep"]
+    assert "low_fidelity" not in header["fingerprint"]["budget"]
+    _resumed_alike(tmp_path, low, first=6, total=14)
+
+
+@pytest.mark.parametrize(
+    ("preset", "value", "allowed"),
+    [
+        (("optuna_tpe_hv", TOY_OBJECTIVES), {"sleep": 0.001},
+         "needs a budget.variable (got null: every trial runs at full fidelity); set "
+         "budget.low_fidelity={}"),
+        (HV_PROMOTION, {"trainer.max_epochs": 1},
+         "must not set the budget variable 'trainer.max_epochs' (the stages set it)"),
+        (HV_PROMOTION, {"slep": 0.001}, "'slep' must be a key of the app's config"),
+        (HV_PROMOTION, {"x": 0.2}, "'x' is also searched; the low fidelity must own its keys"),
+        ((*HV_PROMOTION, "sleep=0.0"), {"sleep": 0.001},
+         "'sleep' is also set on the command line; the low fidelity must own its keys"),
+    ],
+)  # fmt: skip
+def test_low_fidelity_is_refused_in_one_line(tmp_path, preset, value, allowed):
+    setting = "{" + ",".join(f"{k}:{v}" for k, v in value.items()) + "}"
+    with pytest.raises(ValueError) as err:
+        run_inprocess(
+            overrides(tmp_path, *preset, f"++hydra.sweeper.budget.low_fidelity={setting}")
+        )
+    assert str(err.value) == f"hydra.sweeper.budget.low_fidelity={value!r} is invalid: {allowed}"
+    assert calls(tmp_path) == []
+
+
 def _resumed_alike(tmp_path, settings, first, total):
     """A sweep stopped after `first` trials and resumed to `total` asked what the sweep
     in tmp_path/whole (of `total` trials) asked."""

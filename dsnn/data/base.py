@@ -4,7 +4,9 @@ Images are held in memory as uint8 tensors (N x C x H x W) and converted per sam
 optional augmentation on uint8, then ``(x / 255 - mean) / std``.  The official training set
 is split once by ``seed`` into train/validation (independent of ``fraction``); ``fraction``
 then takes a seeded, stratified and nested subset of the train split only, so validation and
-test objectives stay comparable across fidelities. Decoded files are cached per process
+test objectives stay comparable across fidelities. ``val_fraction`` does the same to the
+validation split (a cheaper, noisier validation for a low fidelity); the train split is the
+same whatever its value. Decoded files are cached per process
 (dsnn/data/cache.py, `cache=false` reads them every time).
 """
 
@@ -84,17 +86,18 @@ def seeded_split(num_items: int, val_size: int, seed: int) -> tuple[torch.Tensor
 
 
 def stratified_subset(
-    indices: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int
+    indices: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int, stream: int = 1
 ) -> torch.Tensor:
     """A seeded subset of ``indices`` keeping ``round(fraction * n_c)`` (>= 1) items per class.
 
     ``labels[indices]`` are the classes.  Per class, items are taken from the front of a seeded
     permutation, so a smaller fraction's subset is contained in a larger one's (nested
     fidelities).  Returns sorted indices; ``fraction == 1`` returns ``indices`` unchanged.
+    ``stream`` (>= 1) picks the permutations: the train and validation subsets draw apart.
     """
     if fraction >= 1.0:
         return indices
-    generator = torch.Generator().manual_seed(seed + 1)  # not the split's stream
+    generator = torch.Generator().manual_seed(seed + stream)  # not the split's stream
     classes = labels[indices]
     keep = []
     for c in torch.unique(classes).tolist():
@@ -117,15 +120,15 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> No
         raise ValueError(f"{name}={value!r} is invalid: must be {allowed}")
 
 
-def check_fraction(value: object) -> None:
-    """Raise ValueError unless ``0 < value <= 1``."""
+def check_fraction(value: object, name: str = "fraction") -> None:
+    """Raise ValueError naming ``name`` unless ``0 < value <= 1``."""
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or math.isnan(value)
         or not 0.0 < value <= 1.0
     ):
-        raise ValueError(f"fraction={value!r} is invalid: must be a number in (0, 1]")
+        raise ValueError(f"{name}={value!r} is invalid: must be a number in (0, 1]")
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -152,10 +155,12 @@ class ImageDataModule(L.LightningDataModule):
         num_workers: int,
         pin_memory: bool,
         cache: bool = True,
+        val_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         check_int("batch_size", batch_size, 1)
         check_fraction(fraction)
+        check_fraction(val_fraction, "val_fraction")
         check_int("val_size", val_size, 0, self.official_train_size)
         check_int("num_workers", num_workers, 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -164,6 +169,7 @@ class ImageDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_size = val_size
         self.fraction = float(fraction)
+        self.val_fraction = float(val_fraction)
         self.seed = seed
         self.num_workers = num_workers
         self.pin_memory = bool(pin_memory)
@@ -200,6 +206,7 @@ class ImageDataModule(L.LightningDataModule):
             )
         train_idx, val_idx = seeded_split(images.shape[0], self.val_size, self.seed)
         train_idx = stratified_subset(train_idx, labels, self.fraction, self.seed)
+        val_idx = stratified_subset(val_idx, labels, self.val_fraction, self.seed, stream=2)
         self.train_indices, self.val_indices = train_idx, val_idx
         self.data_train = self._dataset(images[train_idx], labels[train_idx], self.train_transform)
         self.data_val = self._dataset(images[val_idx], labels[val_idx])

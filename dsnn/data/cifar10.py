@@ -149,8 +149,11 @@ class CIFAR10DataModule(ImageDataModule):
         download: bool = True,
         augment: bool = True,
         cache: bool = True,
+        val_fraction: float = 1.0,
     ) -> None:
-        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache)
+        super().__init__(
+            root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache, val_fraction
+        )
         self.download = bool(download)
         self.augment = bool(augment)
         if self.augment:

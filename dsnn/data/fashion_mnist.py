@@ -94,8 +94,11 @@ class FashionMNISTDataModule(ImageDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         cache: bool = True,
+        val_fraction: float = 1.0,
     ) -> None:
-        super().__init__(root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache)
+        super().__init__(
+            root, batch_size, val_size, fraction, seed, num_workers, pin_memory, cache, val_fraction
+        )
 
     def prepare_data(self) -> None:
         # fail before any training if a file is missing (nothing to download)

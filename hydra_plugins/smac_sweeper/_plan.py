@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ._budget import Budget, make_budget
 from ._overrides import fixed_overrides, is_hydra_override, trial_overrides
-from ._settings import known_functions
+from ._settings import SweeperSettingError, known_functions
 from ._space import build_space, default_config
 from ._trials import Trial
 from .config import SMACSweeperConf
@@ -48,6 +48,8 @@ class SweepPlan:
         extra: dict[str, Any] = {}
         if variable is not None:
             extra[variable] = trial.budget_value
+            if trial.budget is not None and trial.budget < self.budget.top:
+                extra.update(self.settings.budget.low_fidelity)
         if self.budget.continuation:  # one schedule over the top budget for every trial
             extra[keys.schedule_epochs] = self.budget.value(self.budget.top)
             if resume_dir is not None:
@@ -103,6 +105,13 @@ def make_plan(
         raise ValueError(f"the budget variable {budget_var!r} is also set on the command line")
     spec = OmegaConf.to_container(OmegaConf.create(s.search_space), resolve=True) or {}
     hp_names = set(spec.get("hyperparameters") or {})
+    for key in s.budget.low_fidelity:
+        if key in fixed or key in hp_names:
+            where = "set on the command line" if key in fixed else "searched"
+            raise SweeperSettingError(
+                f"hydra.sweeper.budget.low_fidelity={dict(s.budget.low_fidelity)!r} is "
+                f"invalid: {key!r} is also {where}; the low fidelity must own its keys"
+            )
     remove = {k: v for k, v in fixed.items() if k in hp_names}
     if budget_var is not None:
         remove[budget_var] = None
@@ -152,31 +161,35 @@ def make_plan(
 
 
 def preflight(plan: SweepPlan, hydra_context: HydraContext, config: DictConfig) -> None:
-    """Compose the default configuration's trial once: a search-space key the app does
-    not have (a typo) stops the sweep here instead of crashing every trial."""
-    top = plan.budget.top
-    probe = Trial(
-        trial_id=0,
-        batch=0,
-        config=plan.default_config(),
-        budget=top,
-        seed=0,
-        budget_value=plan.budget.value(top),
-    )
-    overrides = plan.overrides(probe)
-    try:
-        hydra_context.config_loader.load_sweep_config(config, overrides)
-    except Exception as err:
-        raise ValueError(
-            f"The trials' overrides do not compose with the app's config "
-            f"({' '.join(overrides)}): {err}"
-        ) from err
+    """Compose the default configuration's trial once at the top stage (and once at the
+    lowest, with budget.low_fidelity): a search-space key the app does not have (a typo)
+    stops the sweep here instead of crashing every trial."""
+    stages = [plan.budget.top]
+    if plan.settings.budget.low_fidelity:
+        stages.append(plan.budget.stages[0])
+    for stage in stages:
+        probe = Trial(
+            trial_id=0,
+            batch=0,
+            config=plan.default_config(),
+            budget=stage,
+            seed=0,
+            budget_value=plan.budget.value(stage),
+        )
+        overrides = plan.overrides(probe)
+        try:
+            hydra_context.config_loader.load_sweep_config(config, overrides)
+        except Exception as err:
+            raise ValueError(
+                f"The trials' overrides do not compose with the app's config "
+                f"({' '.join(overrides)}): {err}"
+            ) from err
 
 
 def _budget_fingerprint(s: SMACSweeperConf) -> dict[str, Any]:
     """The budget settings; budget.stages only when set, budget.model only when not
-    highest and budget.promote_by only when not contribution (absent from earlier
-    journals)."""
+    highest, budget.promote_by only when not contribution and budget.low_fidelity only
+    when not empty (absent from earlier journals)."""
     budget = OmegaConf.to_container(OmegaConf.structured(s.budget))
     assert isinstance(budget, dict)
     if budget.get("stages") is None:
@@ -185,6 +198,8 @@ def _budget_fingerprint(s: SMACSweeperConf) -> dict[str, Any]:
         budget.pop("model", None)
     if budget.get("promote_by") == "contribution":
         budget.pop("promote_by", None)
+    if not budget.get("low_fidelity"):
+        budget.pop("low_fidelity", None)
     return budget
 
 

@@ -216,6 +216,19 @@ def check(s: SMACSweeperConf) -> None:
                     f"must rise strictly from budget.min={b.min} to budget.max={b.max}, "
                     "at least 2 stages",
                 )
+    if b.low_fidelity and b.variable is None:
+        raise bad(
+            "budget.low_fidelity",
+            dict(b.low_fidelity),
+            "needs a budget.variable (got null: every trial runs at full fidelity); set "
+            "budget.low_fidelity={}",
+        )
+    if b.variable is not None and b.variable in b.low_fidelity:
+        raise bad(
+            "budget.low_fidelity",
+            dict(b.low_fidelity),
+            f"must not set the budget variable {b.variable!r} (the stages set it)",
+        )
     if b.continuation and b.variable != CONTINUABLE:
         raise bad(
             "budget.continuation",
@@ -256,12 +269,19 @@ def known_functions(s: SMACSweeperConf) -> dict[str, str]:
 
 
 def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
-    """Settings that name keys of the app's config: the budget variable must be one (else
-    no trial's fidelity would change: `++key=value` adds a key nobody reads). A warning
-    when each epoch stage trains afresh under a per-epoch learning-rate schedule."""
+    """Settings that name keys of the app's config: the budget variable and the keys of
+    budget.low_fidelity must be ones (else no trial would change: `++key=value` adds a key
+    nobody reads). A warning when each epoch stage trains afresh under a per-epoch
+    learning-rate schedule."""
     variable = s.budget.variable
     if variable is None:
         return
+    for key in s.budget.low_fidelity:
+        if not _app_has(app_config, key):
+            raise SweeperSettingError(
+                f"hydra.sweeper.budget.low_fidelity={dict(s.budget.low_fidelity)!r} is invalid: "
+                f"{key!r} must be a key of the app's config"
+            )
     afresh = variable == CONTINUABLE and not s.budget.continuation
     if afresh and app_config.get("schedule_interval") == "epoch":
         log.warning(
@@ -269,10 +289,7 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
             "=epoch: a 1-epoch run keeps its initial learning rate throughout, and its error "
             "ranks configurations poorly (benchmarks/README.md); add schedule_interval=step"
         )
-    if (
-        OmegaConf.select(app_config, variable, default=_ABSENT, throw_on_resolution_failure=False)
-        is _ABSENT
-    ):
+    if not _app_has(app_config, variable):
         top = sorted(k for k in app_config if k != "hydra")
         raise SweeperSettingError(
             f"hydra.sweeper.budget.variable={variable!r} is invalid: must be a key of the "
@@ -281,3 +298,8 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
 
 
 _ABSENT = object()
+
+
+def _app_has(app_config: DictConfig, key: str) -> bool:
+    found = OmegaConf.select(app_config, key, default=_ABSENT, throw_on_resolution_failure=False)
+    return found is not _ABSENT

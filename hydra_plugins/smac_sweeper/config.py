@@ -40,6 +40,13 @@ class BudgetConf:
     # the median ratio top/stage of the configurations told at both (1 before any): the
     # promotion that would improve the final front most goes first (_promotion.py).
     promote_by: str = "contribution"
+    # More knobs of the low fidelity: app settings for the trials below the top stage, on
+    # top of the budget variable, e.g. {data.val_fraction: 0.1}: a 1-epoch screen validates
+    # on a tenth of the validation images (its ranking of configurations is as good on
+    # search_bench, benchmarks/README.md). The top stage runs the app's own config, so the
+    # front's results are unchanged. Keys must be app keys, neither searched nor set on the
+    # command line.
+    low_fidelity: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

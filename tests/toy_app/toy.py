@@ -39,6 +39,7 @@ def task(cfg: DictConfig):
             "shift_depth": cfg.shift_depth,
             "shift_depth_type": type(cfg.shift_depth).__name__,
             "opt": cfg.opt,
+            "sleep": cfg.sleep,
             "overrides": list(HydraConfig.get().overrides.task),
             "output_dir": HydraConfig.get().runtime.output_dir,
             "pid": os.getpid(),
