@@ -151,7 +151,7 @@ METHODS = {
     # the same, 1 in 3
     "tpe_hv_screen_ri33": [*SCREEN, "hydra.sweeper.interleave_random=0.33"],
     # tpe_hv_screen_ri promoting the top quarter of the 1-epoch results, not the top third;
-    # what the preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
+    # the preset optuna_tpe_hv_screen until its screens validated on a tenth (_val10)
     "tpe_hv_screen_ri_eta4": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                               "hydra.sweeper.budget.eta=4"],
     # the same, the top sixth
@@ -186,7 +186,8 @@ METHODS = {
                            "hydra.sweeper.budget.eta=4", "hydra.sweeper.interleave_flip=0.25"],
     # tpe_hv_screen_ri_eta4 (the preset) whose 1-epoch screens validate on a tenth of the
     # validation images (budget.low_fidelity): a screen's inference pass was 13-28 % of its
-    # energy, and 200 images rank configurations as well as 2000 (benchmarks/README.md)
+    # energy, and ~200 images rank configurations as well as 2000 (benchmarks/README.md);
+    # what the preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
     "tpe_hv_screen_val10": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                             "hydra.sweeper.budget.eta=4",
                             "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"],

@@ -254,8 +254,9 @@ def test_tpe_hv_screen_preset_goes_from_one_epoch_to_nine_as_the_study_ran_it():
     assert make_budget(settings.budget, composed).stages == [1.0, 9.0]
     assert settings.budget.eta == 4 and settings.n_initial_configs == 3
     assert settings.interleave_random == 0.2
-    # the study's method tpe_hv_screen_ri_eta4 is this preset
-    studied = _compose(*METHODS["tpe_hv_screen_ri_eta4"], "schedule_interval=step").hydra.sweeper
+    assert settings.budget.low_fidelity == {"data.val_fraction": 0.1}
+    # the study's method tpe_hv_screen_val10 is this preset
+    studied = _compose(*METHODS["tpe_hv_screen_val10"], "schedule_interval=step").hydra.sweeper
     assert OmegaConf.to_container(studied) == OmegaConf.to_container(composed.hydra.sweeper)
     demo = _compose(  # make demo's shorter ladder
         "hydra/sweeper=optuna_tpe_hv_screen",

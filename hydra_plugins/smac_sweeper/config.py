@@ -45,7 +45,8 @@ class BudgetConf:
     # on a tenth of the validation images (its ranking of configurations is as good on
     # search_bench, benchmarks/README.md). The top stage runs the app's own config, so the
     # front's results are unchanged. Keys must be app keys, neither searched nor set on the
-    # command line.
+    # command line. On the command line `++hydra.sweeper.budget.low_fidelity={key:value}`
+    # merges with a preset's (a key set to the app's own value undoes it).
     low_fidelity: dict[str, Any] = field(default_factory=dict)
 
 
