@@ -30,9 +30,13 @@ def _weights(run_dir):
 
 @pytest.mark.parametrize(
     "shift_type, per_epoch_val, interval",
-    [("Q", "false", "epoch"), ("PS", "false", "epoch"), ("PS", "true", "epoch"),
-     ("Q", "false", "step")],
-)  # fmt: skip
+    [
+        pytest.param("Q", "false", "epoch", marks=pytest.mark.slow),
+        pytest.param("PS", "false", "epoch", marks=pytest.mark.slow),
+        ("PS", "true", "epoch"),
+        ("Q", "false", "step"),
+    ],
+)  # the two slow ones: ~20 s (CI runs them)
 def test_one_then_two_epochs_equal_three_in_one_go(
     compose_cfg, tmp_path, shift_type, per_epoch_val, interval
 ):

@@ -542,6 +542,7 @@ def _improvement_promotions_follow_the_rule(sweep, eta=3):
     return promotions
 
 
+@pytest.mark.slow  # ~20 s: CI runs it
 def test_hv_promotion_by_improvement_follows_its_rule_and_resumes_alike(tmp_path):
     """budget.promote_by=improvement on stages [1, 9]: the rule recomputed from the journal
     holds for every promotion, and not for a sweep by contribution, whose promotions
@@ -836,6 +837,7 @@ def _learned_from(monkeypatch):
     return seen
 
 
+@pytest.mark.slow  # ~20 s: CI runs it
 def test_bohb_model_learns_from_one_stage_and_resumes_alike(tmp_path, monkeypatch):
     """budget.model=bohb: each proposal learns from the results of one stage only, the
     highest with at least 7 (the toy's 6 hyperparameters + 1), else the 1-epoch ones;

@@ -95,7 +95,14 @@ PRESETS = {
 }
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+# the GP presets and the two other epoch ladders take ~45 s together: slow (CI runs them)
+SLOW_PRESETS = {"optuna_gp", "optuna_gp_hv", "optuna_tpe_hv_epochs", "optuna_tpe_hv_asha"}
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PRESETS else p for p in sorted(PRESETS)],
+)
 def test_resume_after_kill(tmp_path, preset):
     sweep = tmp_path / "sweep"
     extra, budgets = PRESETS[preset]
