@@ -143,6 +143,8 @@ def test_paper_presets_match_table_1(compose_cfg):
         ("shift_depth=-1", "shift_depth=-1"),
         ("data.fraction=0", "data.fraction=0"),
         ("data.fraction=1.5", "(0, 1]"),
+        ("data.val_fraction=0", "data.val_fraction=0"),
+        ("data.val_fraction=1.5", "(0, 1]"),
         ("data.batch_size=0", "data.batch_size"),
         ("optimizer.lr=-0.1", "optimizer.lr"),
         ("optimizer.momentum=1.0", "optimizer.momentum"),
