@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ._budget import Budget, make_budget
 from ._overrides import fixed_overrides, is_hydra_override, trial_overrides
-from ._settings import SweeperSettingError, known_functions
+from ._settings import bad, known_functions
 from ._space import build_space, default_config
 from ._trials import Trial
 from .config import SMACSweeperConf
@@ -108,9 +108,10 @@ def make_plan(
     for key in s.budget.low_fidelity:
         if key in fixed or key in hp_names:
             where = "set on the command line" if key in fixed else "searched"
-            raise SweeperSettingError(
-                f"hydra.sweeper.budget.low_fidelity={dict(s.budget.low_fidelity)!r} is "
-                f"invalid: {key!r} is also {where}; the low fidelity must own its keys"
+            raise bad(
+                "budget.low_fidelity",
+                dict(s.budget.low_fidelity),
+                f"{key!r} is also {where}; the low fidelity must own its keys",
             )
     remove = {k: v for k, v in fixed.items() if k in hp_names}
     if budget_var is not None:

@@ -45,13 +45,14 @@ OPTUNA_INTENSIFIERS = ("pareto_promotion", "hv_promotion")  # optuna_*, with a b
 SMAC_INTENSIFIERS = ("hyperband", "successive_halving")  # smac and random, with a budget
 
 
+def bad(key: str, value: Any, allowed: str) -> SweeperSettingError:
+    """The one-line refusal of hydra.sweeper.<key>=<value>: what is allowed."""
+    return SweeperSettingError(f"hydra.sweeper.{key}={value!r} is invalid: {allowed}")
+
+
 def check(s: SMACSweeperConf) -> None:
     """Raise SweeperSettingError for the first setting out of range; runs before the sweep
     writes anything, so a refused start leaves its folder as it was."""
-
-    def bad(key: str, value: Any, allowed: str) -> SweeperSettingError:
-        return SweeperSettingError(f"hydra.sweeper.{key}={value!r} is invalid: {allowed}")
-
     objectives = list(s.objectives)
     if not objectives or len(set(objectives)) != len(objectives):
         raise bad("objectives", objectives, "must be distinct keys, at least one")
@@ -255,15 +256,15 @@ def known_functions(s: SMACSweeperConf) -> dict[str, str]:
             and set(entry) == {"objective", "function"}
             and all(isinstance(v, str) for v in entry.values())
         ):
-            raise SweeperSettingError(
-                f"hydra.sweeper.known_objectives={s.known_objectives!r} is invalid: each entry "
-                f"must be {{objective: <key>, function: <package.module.function>}}, got {entry!r}"
+            raise bad(
+                "known_objectives",
+                s.known_objectives,
+                f"each entry must be {{objective: <key>, function: <package.module.function>}}, "
+                f"got {entry!r}",
             )
         if entry["objective"] in functions:
-            raise SweeperSettingError(
-                f"hydra.sweeper.known_objectives={s.known_objectives!r} is invalid: "
-                f"{entry['objective']!r} is named twice"
-            )
+            named = entry["objective"]
+            raise bad("known_objectives", s.known_objectives, f"{named!r} is named twice")
         functions[entry["objective"]] = entry["function"]
     return functions
 
@@ -278,9 +279,10 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
         return
     for key in s.budget.low_fidelity:
         if not _app_has(app_config, key):
-            raise SweeperSettingError(
-                f"hydra.sweeper.budget.low_fidelity={dict(s.budget.low_fidelity)!r} is invalid: "
-                f"{key!r} must be a key of the app's config"
+            raise bad(
+                "budget.low_fidelity",
+                dict(s.budget.low_fidelity),
+                f"{key!r} must be a key of the app's config",
             )
     afresh = variable == CONTINUABLE and not s.budget.continuation
     if afresh and app_config.get("schedule_interval") == "epoch":
@@ -291,9 +293,10 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
         )
     if not _app_has(app_config, variable):
         top = sorted(k for k in app_config if k != "hydra")
-        raise SweeperSettingError(
-            f"hydra.sweeper.budget.variable={variable!r} is invalid: must be a key of the "
-            f"app's config (top-level keys: {', '.join(top)})"
+        raise bad(
+            "budget.variable",
+            variable,
+            f"must be a key of the app's config (top-level keys: {', '.join(top)})",
         )
 
 
