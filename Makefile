@@ -57,11 +57,14 @@ pretrained: install ## a float ResNet20 (shift_depth=0) on Fashion-MNIST, for pr
 	  hydra.run.dir=checkpoints/float_resnet20w8_fmnist
 	@echo "use: pretrained=checkpoints/float_resnet20w8_fmnist/model.pt"
 
+# pytest-xdist: one worker per core, at most 4 (each imports torch); plain `pytest` runs one
+PYTEST = $(PY) -m pytest -q -n auto --maxprocesses=4
+
 test: install ## all tests, the slow end-to-end runs included (what CI runs)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install ## the fast tests only
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
