@@ -286,7 +286,7 @@ def sweep_command(
         "hydra.sweeper.wandb.mode=disabled",
         f"hydra.sweep.dir={sweep_dir}",
         *METHOD_SETTINGS.get(method, []),
-        *([f"hydra.sweeper.warm_start.sweep_dir={source_dir(sweep_dir.parent.parent)}"]
+        *([f"hydra.sweeper.warm_start.sweep_dir={source_dir(sweep_dir.parent.parent, interval)}"]
           if method in WARM else []),
     ]  # fmt: skip
 

@@ -220,3 +220,8 @@ def test_the_schedule_interval_reaches_every_sweep_and_keeps_its_runs_apart():
     source = source_command(Path("runs"), reference, "step")
     assert "schedule_interval=step" in source and "trainer.max_epochs=3" in source
     assert "hydra.sweep.dir=runs/source/tpe_hv_seed1_3epochs_step" in source
+    # and a warm-started sweep of that study starts from it, not from the per-epoch one
+    warm = sweep_command("tpe_hv_warm", 0, 100.0, Path("runs/w100_step/w"), reference, "step")
+    assert "hydra.sweeper.warm_start.sweep_dir=runs/source/tpe_hv_seed1_3epochs_step" in warm
+    warm = sweep_command("tpe_hv_warm", 0, 100.0, Path("runs/w100/w"), reference)
+    assert "hydra.sweeper.warm_start.sweep_dir=runs/source/tpe_hv_seed1_3epochs" in warm
