@@ -191,6 +191,11 @@ METHODS = {
     "tpe_hv_screen_val10": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
                             "hydra.sweeper.budget.eta=4",
                             "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"],
+    # the same warm-started from SOURCE's front (sweep_command adds its folder): with a
+    # budget the earlier configurations start at the 1-epoch screen like any new one
+    "tpe_hv_screen_val10_warm": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
+                                 "hydra.sweeper.budget.eta=4",
+                                 "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"],
     # tpe_hv_screen_val10 (the preset) with the 1-epoch results ranked by contribution per
     # kWh their run measured: TPE's 9-epoch runs sit at small batches (96 of 214 below 48,
     # ~0.042 Wh against ~0.020 at 96-160), and a screen's energy, now nearly all training,
@@ -200,7 +205,14 @@ METHODS = {
                              "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}",
                              "hydra.sweeper.search_cost=energy/total_kwh"],
 }  # fmt: skip
-WARM = ("random_warm", "tpe_hv_warm", "gp_ehvi_warm", "gp_ehvi_warm_configs", "gp_ehvi_warm2")
+WARM = (
+    "random_warm",
+    "tpe_hv_warm",
+    "gp_ehvi_warm",
+    "gp_ehvi_warm_configs",
+    "gp_ehvi_warm2",
+    "tpe_hv_screen_val10_warm",
+)
 # The earlier sweep the WARM methods start from: a related task, not this one (another data
 # sample and initialisation, a third of the epochs), searched by tpe_hv for 100 s.
 SOURCE = {
