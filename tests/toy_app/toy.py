@@ -50,7 +50,10 @@ def task(cfg: DictConfig):
         }
         path = Path(cfg.log_dir) / f"{cfg.get('run_name')}_{time.time_ns()}_{os.getpid()}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record))
+        # whole or absent: the tests poll this folder while the sweep runs (and kill -9 it)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(record))
+        os.replace(partial, path)
     if cfg.wandb_dir:  # a W&B run per trial, as train.py's logger opens one
         import wandb
 
