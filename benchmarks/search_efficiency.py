@@ -99,6 +99,11 @@ FULL_EPOCHS = "trainer.max_epochs=9"  # full fidelity of every method
 # epochs trained afresh (hv_promotion): what the screen methods below vary; spelled from
 # optuna_tpe_hv_asha, so that a change of the preset optuna_tpe_hv_screen leaves them alone
 SCREEN = ["hydra/sweeper=optuna_tpe_hv_asha", "hydra.sweeper.budget.stages=[1,9]"]
+# what the preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py): the screen with
+# 1 in 5 new configurations random, the top quarter promoted, the screens validated on a
+# tenth of the validation images (method tpe_hv_screen_val10 and its variants below)
+PICK = [*SCREEN, "hydra.sweeper.interleave_random=0.2", "hydra.sweeper.budget.eta=4",
+        "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"]  # fmt: skip
 METHODS = {
     "random": ["hydra/sweeper=random", FULL_EPOCHS],
     "mo": ["hydra/sweeper=smac_mo", FULL_EPOCHS],
@@ -187,23 +192,16 @@ METHODS = {
     # tpe_hv_screen_ri_eta4 (the preset) whose 1-epoch screens validate on a tenth of the
     # validation images (budget.low_fidelity): a screen's inference pass was 13-28 % of its
     # energy, and ~200 images rank configurations as well as 2000 (benchmarks/README.md);
-    # what the preset optuna_tpe_hv_screen sets (tests/test_sweeper_presets.py)
-    "tpe_hv_screen_val10": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
-                            "hydra.sweeper.budget.eta=4",
-                            "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"],
+    # the preset optuna_tpe_hv_screen (PICK)
+    "tpe_hv_screen_val10": PICK,
     # the same warm-started from SOURCE's front (sweep_command adds its folder): with a
     # budget the earlier configurations start at the 1-epoch screen like any new one
-    "tpe_hv_screen_val10_warm": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
-                                 "hydra.sweeper.budget.eta=4",
-                                 "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}"],
+    "tpe_hv_screen_val10_warm": PICK,
     # tpe_hv_screen_val10 (the preset) with the 1-epoch results ranked by contribution per
     # kWh their run measured: TPE's 9-epoch runs sit at small batches (96 of 214 below 48,
     # ~0.042 Wh against ~0.020 at 96-160), and a screen's energy, now nearly all training,
     # scales with the steps a promotion repeats
-    "tpe_hv_screen_val10c": [*SCREEN, "hydra.sweeper.interleave_random=0.2",
-                             "hydra.sweeper.budget.eta=4",
-                             "++hydra.sweeper.budget.low_fidelity={data.val_fraction:0.1}",
-                             "hydra.sweeper.search_cost=energy/total_kwh"],
+    "tpe_hv_screen_val10c": [*PICK, "hydra.sweeper.search_cost=energy/total_kwh"],
 }  # fmt: skip
 WARM = (
     "random_warm",
