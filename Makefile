@@ -12,10 +12,17 @@ FMNIST := /usr/share/datasets/fashion-mnist
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# pip resumes a broken download (--resume-retries) and the whole install is tried up to 3 times:
+# torch's CUDA build pulls several GB, and one dropped connection should not fail a fresh machine.
+PIP_INSTALL := $(VENV)/bin/pip install --retries 10 --resume-retries 20
+
+$(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --upgrade pip
-	$(VENV)/bin/pip install -r requirements.txt
+	$(VENV)/bin/pip install --retries 10 --upgrade 'pip>=25.1'  # 25.1: --resume-retries
+	for try in 1 2 3; do \
+	  $(PIP_INSTALL) -r requirements.txt -c constraints.txt && break; \
+	  [ $$try = 3 ] && exit 1; echo "pip install failed (try $$try of 3); retrying in 30 s"; sleep 30; \
+	done
 	touch $@
 
 install: $(VENV)/.installed data ## create .venv with the pinned requirements and get Fashion-MNIST
