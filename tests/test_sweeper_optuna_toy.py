@@ -166,6 +166,31 @@ def test_stages_that_do_not_climb_from_min_to_max_are_refused_in_one_line(tmp_pa
     assert calls(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("written", "key", "value"),
+    [
+        ("hydra.sweeper.budget.eta=3", "eta", 3),
+        ("hydra.sweeper.budget.max=9", "max", 9.0),
+        ("++hydra.sweeper.budget.integer=true", "integer", True),
+    ],
+)
+def test_budget_settings_without_a_budget_variable_are_refused_in_one_line(
+    tmp_path, written, key, value
+):
+    # unread at full fidelity: the user's override is refused (a preset's own are not:
+    # gp_ehvi inherits smac_mfmo's min and max, and its toy sweeps run)
+    _refused(
+        tmp_path,
+        f"budget.{key}",
+        value,
+        "needs a budget.variable (got null: every trial runs at full fidelity); set a "
+        f"budget.variable or drop the override of budget.{key}",
+        "optuna_tpe_hv",
+        TOY_OBJECTIVES,
+        written=written,
+    )
+
+
 def test_stages_without_a_budget_variable_are_refused_in_one_line(tmp_path):
     args = overrides(tmp_path, "optuna_tpe_hv", TOY_OBJECTIVES, "hydra.sweeper.budget.stages=[1,9]")
     with pytest.raises(ValueError) as err:

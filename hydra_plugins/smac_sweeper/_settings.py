@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -276,6 +277,16 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
     learning-rate schedule."""
     variable = s.budget.variable
     if variable is None:
+        # a preset's budget.min/max/eta/integer stay unread without a variable (gp_ehvi
+        # inherits smac_mfmo's), so only the user's own override of one is refused
+        for key in budget_keys_overridden(app_config):
+            if key in UNREAD_WITHOUT_VARIABLE:
+                raise bad(
+                    f"budget.{key}",
+                    getattr(s.budget, key),
+                    "needs a budget.variable (got null: every trial runs at full fidelity); "
+                    f"set a budget.variable or drop the override of budget.{key}",
+                )
         return
     for key in s.budget.low_fidelity:
         if not _app_has(app_config, key):
@@ -298,6 +309,17 @@ def check_against_app(s: SMACSweeperConf, app_config: DictConfig) -> None:
             variable,
             f"must be a key of the app's config (top-level keys: {', '.join(top)})",
         )
+
+
+UNREAD_WITHOUT_VARIABLE = ("min", "max", "eta", "integer")  # the other keys: check()
+
+
+def budget_keys_overridden(config: DictConfig) -> list[str]:
+    """The keys of hydra.sweeper.budget that the command line sets (from the composed
+    config's hydra.overrides.hydra; `+`, `++` and `~` included)."""
+    given = OmegaConf.select(config, "hydra.overrides.hydra", default=None) or []
+    found = (re.match(r"[+~]*hydra\.sweeper\.budget\.(\w+)", str(o)) for o in given)
+    return [m.group(1) for m in found if m]
 
 
 _ABSENT = object()

@@ -9,7 +9,8 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class BudgetConf:
     # Override key of the fidelity (shift_depth, trainer.max_epochs, data.fraction ...);
-    # null = every trial at full fidelity (no Hyperband). Removed from the search space.
+    # null = every trial at full fidelity (no Hyperband); the budget keys below are then
+    # unread, and setting one on the command line is refused. Removed from the search space.
     variable: str | None = None
     min: float = 5
     max: float = 20
