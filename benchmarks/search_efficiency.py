@@ -71,6 +71,9 @@ git commit f53492e.
     .venv/bin/python -m benchmarks.search_efficiency --seeds 0 --walltime 25 \\
         --methods random mfmo_epochs --out-dir /tmp/bench_v2          # ~2 min
     .venv/bin/python -m benchmarks.search_efficiency --analyze-only   # redraw from the runs
+    .venv/bin/python -m benchmarks.search_efficiency --methods random tpe_hv \
+        --seeds 0 1 2 3 4 5 6 7 8 9 --pool seeds5-9 pooled10 --tag pooled_again
+        # pool committed results (their JSON and _trials.csv) once the runs are gone
 """
 
 import argparse
@@ -415,6 +418,46 @@ def read_trials(method: str, seed: int, sweep_dir: Path, times: dict) -> list[di
     return rows
 
 
+def read_results(out_dir: Path, stem: str, methods: list[str]) -> dict:
+    """{(method, seed): run} of `methods` from committed results (STEM.json's run times,
+    STEM_trials.csv's rows, typed as read_trials gives them), to pool studies whose runs
+    folders are gone (--pool)."""
+    report = json.loads((out_dir / f"{stem}.json").read_text())
+    rows = defaultdict(list)
+    with open(out_dir / f"{stem}_trials.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rows[(row["method"], int(row["seed"]))].append(_typed(row))
+    runs = {}
+    for key, r in report["runs"].items():
+        method, seed = key.rsplit("/seed", 1)
+        if method in methods:
+            launched, ended = r["launched_ended"]
+            runs[(method, int(seed))] = {"launched": launched, "ended": ended,
+                                         "startup_s": r["startup_s"],
+                                         "trials": rows[(method, int(seed))]}  # fmt: skip
+    return runs
+
+
+def _typed(row: dict) -> dict:
+    """A _trials.csv row with read_trials' types (empty: None)."""
+
+    def number(text: str) -> float | int | None:
+        if text == "":
+            return None
+        value = float(text)
+        return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+    out = dict(row)
+    for key in ("seed", "trial_id"):
+        out[key] = int(row[key])
+    for key in ("full_fidelity", "continued"):
+        out[key] = row[key] == "True"
+    for key in ("budget", "val_error", "model_uj", "energy_kwh", "energy_cumulative_kwh",
+                "emissions_g", "epochs_trained", "duration_s", "told_s"):  # fmt: skip
+        out[key] = number(row[key])
+    return out
+
+
 # ---------------------------------------------------------------------- the analysis
 def curves(rows: list[dict], reference) -> list[tuple[float, float, float]]:
     """(time s, search energy kWh, normalised HV) after each tell of one run."""
@@ -742,6 +785,12 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "multirun" / "search_efficiency_v2")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--analyze-only", action="store_true", help="no new sweeps")
+    parser.add_argument(
+        "--pool", nargs="+", metavar="TAG", default=None,
+        help="no sweeps: pool --methods over the committed results search_efficiency_v2_TAG"
+        "{.json,_trials.csv} in --out-dir (a later TAG's run of a method and seed replaces an "
+        "earlier one's)",
+    )  # fmt: skip
     parser.add_argument("--tag", default="", help="results as search_efficiency_v2_TAG.*")
     parser.add_argument(
         "--schedule-interval", choices=("epoch", "step"), default="epoch",
@@ -753,6 +802,16 @@ def main() -> None:
     if BASELINE not in args.methods:
         parser.error(f"--methods must include {BASELINE} (the target comes from it)")
 
+    if args.pool:
+        if not args.tag:
+            parser.error("--pool needs a --tag (its results are new files)")
+        runs = {}
+        for tag in args.pool:
+            runs.update(read_results(args.out_dir, f"{STEM}_{tag}", args.methods))
+        last = json.loads((args.out_dir / f"{STEM}_{args.pool[-1]}.json").read_text())["setup"]
+        setup = {**last, "methods": {m: METHODS[m] for m in args.methods}, "pooled": args.pool}
+        analyze(runs, args.walltime, args.out_dir, setup, f"{STEM}_{args.tag}")
+        return
     reference = reference_point()
     source = None
     if set(WARM) & set(args.methods):

@@ -13,6 +13,7 @@ from benchmarks.search_efficiency import (
     first_reach,
     paired_scores,
     proposals,
+    read_results,
     read_trials,
     recommend,
     sign_test_p,
@@ -170,6 +171,35 @@ def test_analyze_writes_the_v2_files_with_the_agreed_json_shape(tmp_path):
     lines = (tmp_path / "search_efficiency_v2_trials.csv").read_text().splitlines()
     assert len(lines) == 1 + 18
     assert (tmp_path / "search_efficiency_v2.png").stat().st_size > 0
+
+
+def test_pooling_committed_results_gives_back_the_runs_and_their_summary(tmp_path):
+    # rows as read_trials writes them (every column of _trials.csv), budgets and crashes in
+    runs = {}
+    for (method, seed), r in synthetic_runs().items():
+        rows = []
+        for i, x in enumerate(r["trials"]):
+            full = x["full_fidelity"]
+            rows.append({"method": method, "seed": seed, "trial_id": i,
+                         "budget": None if method != "mfmo_epochs" else (9 if full else 1),
+                         "continued": False, "energy_cumulative_kwh": x["energy_kwh"],
+                         "emissions_g": 0.01, "epochs_trained": 9.0 if full else 1.0,
+                         "duration_s": 1.5, "config": json.dumps({"w": i}), **x})  # fmt: skip
+        runs[(method, seed)] = {**r, "trials": rows}
+    runs[("mo", 2)]["trials"][1].update(status="crashed", val_error=None, model_uj=None)
+    setup = {"reference": {"values": REFERENCE, "source": "test"}}
+    analyze(runs, 50, tmp_path, setup, "search_efficiency_v2_a")
+    pooled = read_results(tmp_path, "search_efficiency_v2_a", ["random", "mo"])
+    assert set(pooled) == {(m, s) for m in ("random", "mo") for s in range(3)}
+    for key, run_ in pooled.items():
+        assert run_["trials"] == runs[key]["trials"]  # the same values and types
+        assert run_["startup_s"] == runs[key]["startup_s"]
+    before = summarize({k: v for k, v in runs.items() if k[0] != "mfmo_epochs"}, REFERENCE)
+    after = summarize(pooled, REFERENCE)
+    assert after["methods"] == before["methods"]
+    assert (
+        after["energy_ratio_recommended_vs_random"] == before["energy_ratio_recommended_vs_random"]
+    )
 
 
 def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_path):
