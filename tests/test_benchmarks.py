@@ -202,6 +202,19 @@ def test_pooling_committed_results_gives_back_the_runs_and_their_summary(tmp_pat
     )
 
 
+def test_pool_without_a_tag_stops_before_writing(tmp_path, monkeypatch, capsys):
+    # else the pooled results would overwrite search_efficiency_v2.json, study v2's own
+    from benchmarks import search_efficiency
+
+    argv = ["search_efficiency", "--methods", "random", "--pool", "a", "--out-dir", str(tmp_path)]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        search_efficiency.main()
+    assert stop.value.code == 2
+    assert "--pool needs a --tag" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_read_trials_takes_full_fidelity_and_stage_energy_from_the_journal(tmp_path):
     records = [
         {"event": "sweep", "t": 99.0,
